@@ -1,0 +1,7 @@
+"""`python -m hsm`."""
+
+import sys
+
+from hsm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,126 @@
+"""The `hsm` command line: parse, call `hsm.commands`, render.
+
+Errors from the library become one line on standard error and an exit code: 2 for bad
+input or usage, 1 for an operational failure. Results go to standard output (a step
+prints the sweep dir and only that), everything else to standard error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Sequence
+
+import click
+
+from hsm import __version__
+from hsm.errors import HsmError
+
+STEPS = ("expand", "assign", "submit", "poll", "collect", "health", "aggregate")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hsm")
+@click.option("-v", "--verbose", count=True, help="Say more on standard error (-vv for debug).")
+def cli(verbose: int) -> None:
+    """hsm: run hyperparameter sweeps on this machine, SSH hosts and HPC clusters.
+
+    The steps (expand, assign, submit, poll, collect, health, aggregate) each read and
+    write the state files of one sweep directory and exit, so cron or a shell pipeline
+    can drive a sweep; `hsm run` drives it for you.
+
+    Example:
+
+        hsm run --config sweeps/sweep_config.yaml --sources local:4
+    """
+    _setup_logging(verbose)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    if os.environ.get("HSM_LOG_LEVEL"):
+        level = getattr(logging, os.environ["HSM_LOG_LEVEL"].upper(), level)
+    logging.basicConfig(level=level, format="hsm: %(message)s", stream=sys.stderr, force=True)
+
+
+def _register() -> None:
+    # Imported here so `hsm --help` stays quick and the group is defined first.
+    from hsm.cli import config_cmd, porcelain, steps
+
+    for command in (*steps.COMMANDS, *porcelain.COMMANDS, config_cmd.config):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "hsm", step: str | None = None) -> int:
+    """Run the CLI (or one step of it) and turn every error into one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command: click.Command = cli
+    if step is not None:
+        _setup_logging(0)
+        command = cli.commands[step]
+    try:
+        result = command.main(args=args, prog_name=prog, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        return 2
+    except click.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else f"{prog}: "
+        click.echo(f"{where}error: {exc.format_message()}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo(f"{prog}: interrupted", err=True)
+        return 130
+    except HsmError as exc:
+        click.echo(f"{prog}: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _step_main(step: str) -> int:
+    return main(sys.argv[1:], prog=f"hsm-{step}", step=step)
+
+
+def expand_main() -> int:
+    """Entry point of `hsm-expand`."""
+    return _step_main("expand")
+
+
+def assign_main() -> int:
+    """Entry point of `hsm-assign`."""
+    return _step_main("assign")
+
+
+def submit_main() -> int:
+    """Entry point of `hsm-submit`."""
+    return _step_main("submit")
+
+
+def poll_main() -> int:
+    """Entry point of `hsm-poll`."""
+    return _step_main("poll")
+
+
+def collect_main() -> int:
+    """Entry point of `hsm-collect`."""
+    return _step_main("collect")
+
+
+def health_main() -> int:
+    """Entry point of `hsm-health`."""
+    return _step_main("health")
+
+
+def aggregate_main() -> int:
+    """Entry point of `hsm-aggregate`."""
+    return _step_main("aggregate")

@@ -1,0 +1,194 @@
+"""The porcelain over the steps: run, status, cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
+from hsm.cli.steps import report_poll, report_submit, sources_option
+from hsm.commands import assign as assign_cmd
+from hsm.commands import cancel as cancel_cmd
+from hsm.commands import expand as expand_cmd
+from hsm.commands import run as run_cmd
+from hsm.commands.status import summarize
+from hsm.core.sourcespec import resolve
+from hsm.errors import BadInput
+from hsm.sources.detect import detect_scheduler
+from hsm.sweep import Sweep, list_sweeps
+
+
+@click.command()
+@click.option("--config", "config", type=click.Path(path_type=Path), help="Sweep config (default: sweeps/sweep_config.yaml).")
+@sources_option(required=False)
+@click.option("--max-tasks", type=int, help="Run only the first N combinations.")
+@click.option("--count-only", is_flag=True, help="Print the number of combinations and stop.")
+@click.option("--dry-run", is_flag=True, help="Print the parameter table and the plan; run nothing.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="Longest wait in seconds between two polls (shorter while tasks are finishing).")
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go.")
+@click.option("--sweep-id", help="Name of the new sweep dir.")
+@click.option("--resume", "resume", metavar="SWEEP", help="Drive an existing sweep to completion instead of expanding a new one.")
+@hsm_config_option
+def run(config: Path | None, sources_spec: str | None, strategy: str | None, seed: int | None, parallel_limit: int | None,
+        max_tasks: int | None, count_only: bool, dry_run: bool, poll_interval: float, outputs: Path | None,
+        sweep_id: str | None, resume: str | None, hsm_config: Path | None) -> None:
+    """Run a sweep to completion: expand, assign, submit, then poll until every task is final.
+
+    Exits 0 when every task completed, 1 when any failed. Ctrl-C stops only this driver:
+    the tasks go on, and `hsm run --resume SWEEP` picks the sweep up again.
+
+    Example:
+
+        hsm run --config sweeps/sweep_config.yaml --sources local:4
+    """
+    project = project_for(hsm_config)
+    if project.path is not None:
+        note(f"✓ Using HSM config: {shown_path(project.path)}")
+    if resume:
+        if config is not None:
+            raise BadInput("--resume: give either --config or --resume, not both")
+        sweep, project = open_sweep(resume, hsm_config)
+        sources = None
+        if sources_spec:
+            sources = assign_cmd.cap_sources(resolve(sources_spec, project.sources, detect_scheduler()), parallel_limit)
+    else:
+        config = config or project.root / "sweeps" / "sweep_config.yaml"
+        plan = expand_cmd.plan(config, project, max_tasks)
+        if count_only:
+            click.echo(f"Total parameter combinations: {plan.tasks}")
+            return
+        sources = assign_cmd.cap_sources(
+            resolve(sources_spec or "local", project.sources, detect_scheduler()), parallel_limit
+        )
+        if dry_run:
+            click.echo(plan_text(plan, sources))
+            return
+        path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)
+        sweep = Sweep.open(path)
+        note(f"Sweep {sweep.id}: {plan.tasks} tasks in {shown_path(path)}")
+    if sources:
+        assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
+
+    last: list[tuple[int, ...]] = [()]
+
+    def progress(summary: dict) -> None:
+        counts = summary["counts"]
+        key = (counts["completed"], counts["failed"], counts["cancelled"])
+        if key != last[0]:
+            note(progress_line(counts, summary["total"]))
+            last[0] = key
+
+    started = time.monotonic()
+    try:
+        final = run_cmd.drive(
+            sweep,
+            project,
+            poll_interval=poll_interval,
+            on_submit=lambda r: report_submit(sweep, r),
+            on_poll=report_poll,
+            on_progress=progress,
+        )
+    except KeyboardInterrupt:
+        note("")
+        note(f"Interrupted: the driver stopped; tasks already submitted keep running.")
+        note(f"  Resume:  hsm run --resume {sweep.id}")
+        note(f"  Cancel:  hsm cancel {sweep.id}")
+        note(f"  Status:  hsm status {sweep.id}")
+        raise click.exceptions.Exit(130)
+    counts = final["counts"]
+    note("")
+    if counts["failed"] or counts["cancelled"]:
+        note(f"✗ Sweep finished with {counts['failed']} failed and {counts['cancelled']} cancelled of {final['total']} tasks "
+             f"in {duration_text(time.monotonic() - started)}")
+    else:
+        note(f"✓ Sweep completed successfully: {final['total']} tasks in {duration_text(time.monotonic() - started)}")
+    note(summary_table(final))
+    note(f"Results: {shown_path(sweep.root)}")
+    click.echo(str(sweep.root))
+    if counts["failed"] or counts["cancelled"]:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("sweep", required=False)
+@click.option("--all", "show_all", is_flag=True, help="One line per sweep in the outputs directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@hsm_config_option
+def status(sweep: str | None, show_all: bool, as_json: bool, hsm_config: Path | None) -> None:
+    """Show a sweep's tasks per state and per source, its timing and its path.
+
+    Without SWEEP, the most recent sweep of the project.
+
+    Example:
+
+        hsm status sweep_20261122_063133 --json | jq .counts
+    """
+    project = project_for(hsm_config)
+    if show_all:
+        summaries = [summarize(Sweep.open(p)) for p in list_sweeps(project.outputs_dir)]
+        if as_json:
+            click.echo(json.dumps([{k: v for k, v in s.items() if k != "tasks"} for s in summaries], indent=2))
+            return
+        if not summaries:
+            note(f"No sweeps in {shown_path(project.outputs_dir)}")
+            return
+        from tabulate import tabulate
+
+        rows = [[s["sweep_id"], s["created"], s["total"], s["counts"]["completed"], s["counts"]["failed"],
+                 s["counts"]["running"], s["total"] - s["finished"]] for s in summaries]
+        click.echo(tabulate(rows, headers=["Sweep", "Created", "Tasks", "Completed", "Failed", "Running", "Unfinished"],
+                            tablefmt="simple_outline"))
+        return
+    if sweep is None:
+        found = list_sweeps(project.outputs_dir)
+        if not found:
+            raise BadInput(f"no sweeps in {project.outputs_dir}")
+        sweep = str(found[-1])
+    s, _ = open_sweep(sweep, hsm_config)
+    summary = summarize(s)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    timing = summary["timing"]
+    click.echo(f"Sweep Status: {summary['sweep_id']}")
+    click.echo(f"Path: {summary['path']}")
+    click.echo(f"Created: {summary['created']}")
+    click.echo(progress_line(summary["counts"], summary["total"]))
+    click.echo(summary_table(summary))
+    click.echo(f"Mean task duration: {duration_text(timing['mean_task_seconds'])}"
+               + (f", wall time: {duration_text(timing['elapsed_seconds'])}" if timing["elapsed_seconds"] is not None else ""))
+    failed = [t for t in summary["tasks"] if t["state"] == "failed"]
+    if failed:
+        click.echo("Failed tasks:")
+        for t in failed[:20]:
+            click.echo(f"  {t['id']} on {t['source']}: reason {t['reason']}, exit code {t['exit_code']}")
+        if len(failed) > 20:
+            click.echo(f"  ... and {len(failed) - 20} more (hsm status --json)")
+
+
+@click.command()
+@click.argument("sweep", required=False)
+@hsm_config_option
+def cancel(sweep: str | None, hsm_config: Path | None) -> None:
+    """Stop every task of a sweep on every source; unstarted tasks never start.
+
+    Example:
+
+        hsm cancel sweep_20261122_063133
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    result = cancel_cmd.cancel(s, project)
+    note(f"Cancelled {len(result.cancelled)} tasks of {s.id}")
+    for name, message in result.errors.items():
+        note(f"✗ cancel on {name} failed: {message}")
+    click.echo(str(s.root))
+    if result.errors:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = (run, status, cancel)

@@ -1,0 +1,224 @@
+"""The step commands: expand, assign, submit, poll, collect, health, aggregate.
+
+Each reads the sweep (an argument, or standard input), does its one thing under the
+sweep's lock, prints the sweep directory on standard output and exits, so they chain:
+
+    hsm-expand sweeps/sweep_config.yaml | hsm-assign --sources local:4 | hsm-submit
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hsm.cli.common import echo_path, hsm_config_option, note, open_sweep, project_for, shown_path, sweep_argument
+from hsm.cli.render import plan_text, progress_line
+from hsm.commands import aggregate as aggregate_cmd
+from hsm.commands import assign as assign_cmd
+from hsm.commands import expand as expand_cmd
+from hsm.commands import health as health_cmd
+from hsm.commands import poll as poll_cmd
+from hsm.commands import submit as submit_cmd
+from hsm.commands.status import summarize
+from hsm.config import STRATEGIES
+from hsm.core.sourcespec import resolve
+from hsm.errors import HsmError
+from hsm.sources.detect import detect_scheduler
+
+
+def sources_option(required: bool = True):  # type: ignore[no-untyped-def]
+    """`--sources SPEC` and `--strategy` shared by assign and run."""
+
+    def decorate(func):  # type: ignore[no-untyped-def]
+        func = click.option("--seed", type=int, default=None, help="Seed of the random strategy.")(func)
+        func = click.option(
+            "--strategy",
+            type=click.Choice(STRATEGIES),
+            default=None,
+            help="How tasks are spread over sources (default: the config's, else round_robin).",
+        )(func)
+        func = click.option(
+            "--parallel-limit",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Cap on tasks running at once over all sources.",
+        )(func)
+        return click.option(
+            "--sources",
+            "sources_spec",
+            required=required,
+            metavar="SPEC",
+            help="Comma-separated NAME[:N] or TYPE:NAME[:N] (local, ssh, hpc); 'all' for every enabled source.",
+        )(func)
+
+    return decorate
+
+
+@click.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go (default: sweeps/outputs).")
+@click.option("--sweep-id", help="Name of the sweep dir; expanding the same config with it again changes nothing.")
+@click.option("--count-only", is_flag=True, help="Print the number of combinations and stop.")
+@click.option("--dry-run", is_flag=True, help="Print the parameter table and the plan; write nothing.")
+@click.option("--max-tasks", type=int, help="Create only the first N combinations.")
+@hsm_config_option
+def expand(config: Path, outputs: Path | None, sweep_id: str | None, count_only: bool, dry_run: bool,
+           max_tasks: int | None, hsm_config: Path | None) -> None:
+    """Create a sweep directory with one task per parameter combination.
+
+    Prints the new sweep directory.
+
+    Example:
+
+        hsm expand sweeps/sweep_config.yaml --max-tasks 10
+    """
+    project = project_for(hsm_config)
+    plan = expand_cmd.plan(config, project, max_tasks)
+    if count_only:
+        click.echo(plan.tasks)
+        return
+    if dry_run:
+        click.echo(plan_text(plan))
+        return
+    path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)
+    note(f"Expanded {plan.tasks} tasks into {shown_path(path)}")
+    click.echo(str(path))
+
+
+@click.command()
+@sweep_argument
+@sources_option()
+@hsm_config_option
+def assign(sweep: str | None, sources_spec: str, strategy: str | None, seed: int | None,
+           parallel_limit: int | None, hsm_config: Path | None) -> None:
+    """Assign pending tasks to compute sources.
+
+    Tasks already assigned to a source that is not named now are moved too.
+
+    Example:
+
+        hsm assign sweep_20261122_063133 --sources local:2,ssh:server1:8 --strategy least_loaded
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    sources = assign_cmd.cap_sources(resolve(sources_spec, project.sources, detect_scheduler()), parallel_limit)
+    result = assign_cmd.assign(s, sources, strategy or project.strategy, seed)
+    if result.total:
+        note("Assigned " + ", ".join(f"{len(t)} to {n}" for n, t in result.assigned.items()))
+    echo_path(s)
+
+
+@click.command()
+@sweep_argument
+@hsm_config_option
+def submit(sweep: str | None, hsm_config: Path | None) -> None:
+    """Hand assigned tasks to their sources; a task is never submitted twice.
+
+    Example:
+
+        hsm-expand sweeps/sweep_config.yaml | hsm-assign --sources local:2 | hsm-submit
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    result = submit_cmd.submit(s, project)
+    report_submit(s, result)
+    echo_path(s)
+    if result.errors and not result.delivered:
+        raise HsmError("; ".join(f"{n}: {m}" for n, m in result.errors.items()))
+
+
+def report_submit(s, result: submit_cmd.SubmitSummary) -> None:  # type: ignore[no-untyped-def]
+    """`[i/N] Job SWEEP_TASK submitted to SOURCE` per delivered task, errors after."""
+    total = len(result.delivered)
+    for i, (tid, source) in enumerate(result.delivered, start=1):
+        note(f"[{i}/{total}] Job {s.id}_{tid} submitted to {source}")
+    for name, message in result.errors.items():
+        note(f"✗ submit to {name} failed: {message}")
+
+
+@click.command()
+@sweep_argument
+@hsm_config_option
+def poll(sweep: str | None, hsm_config: Path | None) -> None:
+    """Observe every source once and record what changed.
+
+    Example:
+
+        hsm poll sweep_20261122_063133
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    result = poll_cmd.poll(s, project)
+    report_poll(result)
+    summary = summarize(s)
+    note(progress_line(summary["counts"], summary["total"]))
+    echo_path(s)
+
+
+def report_poll(result: poll_cmd.PollSummary) -> None:
+    """One line per failed task and per source that did not answer; completions are counted."""
+    for tid, source, _before, after in result.transitions:
+        if after == "failed":
+            note(f"✗ {tid} failed on {source}")
+    for name, message in result.unreachable.items():
+        note(f"⚠ source {name} did not answer: {message}")
+
+
+@click.command()
+@sweep_argument
+@click.option("--final", is_flag=True, help="Collect everything, running tasks' logs included.")
+@hsm_config_option
+def collect(sweep: str | None, final: bool, hsm_config: Path | None) -> None:
+    """Bring task directories home from remote sources (incremental).
+
+    Tasks that ran on this machine are already in place.
+
+    Example:
+
+        hsm collect sweep_20261122_063133 --final
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    from hsm.commands import collect as collect_cmd
+
+    result = collect_cmd.collect(s, project, final=final)
+    for name, count in result.collected.items():
+        note(f"✓ Results collected from {name}: {count} tasks")
+    for name, message in result.errors.items():
+        note(f"✗ collect from {name} failed: {message}")
+    echo_path(s)
+
+
+@click.command()
+@sweep_argument
+@hsm_config_option
+def health(sweep: str | None, hsm_config: Path | None) -> None:
+    """Probe the sweep's sources and apply the failsafe policy.
+
+    Example:
+
+        hsm health sweep_20261122_063133
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    report = health_cmd.health(s, project)
+    for name, info in report.items():
+        mark = {"healthy": "✅", "degraded": "⚠️", "unhealthy": "❌", "disabled": "❌"}.get(info["status"], "?")
+        note(f"{mark} {name}: {info['status']} - {info['details']}")
+    echo_path(s)
+
+
+@click.command()
+@sweep_argument
+@hsm_config_option
+def aggregate(sweep: str | None, hsm_config: Path | None) -> None:
+    """Write the aggregated log, the metrics table, the error analysis and reports.
+
+    Example:
+
+        hsm aggregate sweep_20261122_063133 && column -s, -t < sweeps/outputs/sweep_*/reports/metrics.csv
+    """
+    s, _project = open_sweep(sweep, hsm_config)
+    written = aggregate_cmd.aggregate(s)
+    for path in written:
+        note(f"wrote {shown_path(path)}")
+    echo_path(s)
+
+
+COMMANDS = (expand, assign, submit, poll, collect, health, aggregate)

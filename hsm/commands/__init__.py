@@ -1,0 +1,1 @@
+"""One module per step: each returns plain data and prints nothing."""

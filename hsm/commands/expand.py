@@ -1,0 +1,211 @@
+"""`hsm expand`: a sweep config becomes a new sweep directory with one task per combination."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hsm import __version__, store
+from hsm.clock import log_stamp, now_iso
+from hsm.config import ProjectConfig
+from hsm.core import command
+from hsm.core.spec import SweepSpec, load_sweep_config
+from hsm.core.states import PENDING
+from hsm.errors import BadInput
+from hsm.paths import SweepPaths, id_width, task_id
+from hsm.sources.taskcmd import command_context_names
+
+_SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an expand would create."""
+
+    config_path: Path
+    spec: SweepSpec
+    raw_text: str
+    total: int
+    tasks: int
+    arg_style: str
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Rows of the parameter table."""
+        return self.spec.describe()
+
+
+def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Plan:
+    """Read and check a sweep config against the project; nothing is written."""
+    if max_tasks is not None and max_tasks < 1:
+        raise BadInput(f"--max-tasks: expected a positive number, got {max_tasks}")
+    spec, _ = load_sweep_config(config_path)
+    where = str(config_path)
+    arg_style = spec.arg_style or project.arg_style
+    uses_script = True
+    if spec.command is not None:
+        tokens = command.parse_template(spec.command, [*spec.parameter_names(), *command_context_names()], f"{where}: command")
+        uses_script = any("{script}" in t for t in tokens)
+    else:
+        for name in spec.parameter_names():
+            if arg_style == "hydra":
+                command.check_hydra_name(name)
+    if uses_script:
+        script = project.script_path()
+        if script is None:
+            origin = project.path or "hsm_config.yaml"
+            raise BadInput(f"{origin}: paths.training_script is not set (or give the sweep a command: template)")
+        if not script.is_file():
+            origin = project.path or "hsm_config.yaml"
+            raise BadInput(f"{origin}: paths.training_script: {script}: no such file")
+    total = spec.count()
+    return Plan(config_path, spec, config_path.read_text(encoding="utf-8"), total, min(total, max_tasks or total), arg_style)
+
+
+def new_sweep_id(now: _dt.datetime | None = None) -> str:
+    """`sweep_YYYYMMDD_HHMMSS`; a suffix is added at creation if that name is taken."""
+    return (now or _dt.datetime.now()).strftime("sweep_%Y%m%d_%H%M%S")
+
+
+class _ParamsWriter:
+    """Renders params.yaml files, reusing the YAML text of values already seen.
+
+    A grid repeats the same few values across many tasks, so most lines are rendered
+    once; this keeps expand of 100,000 tasks within seconds.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, type, Any], str] = {}
+
+    def line(self, name: str, value: Any) -> str:
+        try:
+            key = (name, type(value), value)
+            cached = self._lines.get(key)
+        except TypeError:  # lists and dicts are not hashable: render them each time
+            return store.yaml_text({name: value})
+        if cached is None:
+            cached = self._lines[key] = store.yaml_text({name: value})
+        return cached
+
+    def text(self, params: dict[str, Any]) -> str:
+        return "".join(self.line(name, value) for name, value in params.items())
+
+
+def _metadata(p: Plan, project: ProjectConfig, sweep_id: str, width: int) -> dict[str, Any]:
+    return {
+        "sweep_id": sweep_id,
+        "created": now_iso(),
+        "hsm_version": __version__,
+        "config_file": str(p.config_path),
+        "project_root": str(project.root),
+        "hsm_config": str(project.path) if project.path else None,
+        "python_interpreter": project.python_interpreter,
+        "training_script": project.training_script,
+        "conda_env": project.conda_env,
+        "arg_style": p.arg_style,
+        "command": p.spec.command,
+        "hydra_run_dir": project.hydra_run_dir,
+        "combinations": p.total,
+        "total_tasks": p.tasks,
+        "id_width": width,
+        "parameters": p.spec.parameter_names(),
+        "metadata": p.spec.metadata,
+        "defaults": p.spec.defaults,
+        "compute": project.compute,
+    }
+
+
+def _build(tmp: Path, p: Plan, project: ProjectConfig, sweep_id: str) -> None:
+    paths = SweepPaths(tmp)
+    for directory in paths.skeleton():
+        directory.mkdir(parents=True, exist_ok=True)
+    width = id_width(p.tasks)
+    (tmp / "sweep_config.yaml").write_text(p.raw_text, encoding="utf-8")
+    store.write_yaml(paths.metadata, _metadata(p, project, sweep_id, width))
+    writer = _ParamsWriter()
+    tasks: dict[str, dict[str, Any]] = {}
+    tasks_dir = str(paths.tasks)
+    for number, params in enumerate(p.spec.combinations(), start=1):
+        if number > p.tasks:
+            break
+        tid = task_id(number, width)
+        task_dir = os.path.join(tasks_dir, tid)
+        os.mkdir(task_dir)
+        with open(os.path.join(task_dir, "params.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(writer.text(params))
+        tasks[tid] = {"state": PENDING}
+    index = {"sweep_id": sweep_id, "sources": {}, "tasks": tasks}
+    (tmp / "task_mapping.yaml").write_text(store.index_text(index), encoding="utf-8")
+    (tmp / "logs" / "sweep.log").write_text(
+        f"[{log_stamp()}] INFO - expand: {p.tasks} tasks ({p.total} combinations) from {p.config_path}\n", encoding="utf-8"
+    )
+
+
+def _same_sweep(existing: Path, p: Plan) -> bool:
+    try:
+        return (existing / "sweep_config.yaml").read_text(encoding="utf-8") == p.raw_text and (
+            store.read_yaml(existing / "sweep_metadata.yaml").get("total_tasks") == p.tasks
+        )
+    except (OSError, BadInput, AttributeError):
+        return False
+
+
+def expand(p: Plan, project: ProjectConfig, outputs: Path, sweep_id: str | None = None) -> Path:
+    """Create the sweep directory for plan `p` under `outputs` and return its path.
+
+    The directory is built under a temporary name and renamed into place, so a failure
+    leaves nothing behind. With `sweep_id` given, expanding the same config again returns
+    the existing sweep unchanged.
+    """
+    if sweep_id is not None:
+        if not _SWEEP_ID.match(sweep_id):
+            raise BadInput(f"--sweep-id: '{sweep_id}' is not a valid name (letters, digits, '.', '_', '-')")
+        existing = outputs / sweep_id
+        if existing.exists():
+            if _same_sweep(existing, p):
+                return existing
+            raise BadInput(f"--sweep-id: sweep '{sweep_id}' already exists in {outputs} with a different config")
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"outputs directory {outputs}: {exc.strerror}") from None
+    base = sweep_id or new_sweep_id()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=outputs))
+    try:
+        for n in range(1, 10_000):
+            name = base if n == 1 else f"{base}_{n}"
+            try:
+                # mkdir is the atomic claim of the name: two expands in the same second
+                # get two different ids.
+                os.mkdir(outputs / name)
+            except FileExistsError:
+                if sweep_id is not None:
+                    if _same_sweep(outputs / name, p):
+                        return outputs / name
+                    raise BadInput(f"--sweep-id: sweep '{sweep_id}' already exists in {outputs}") from None
+                continue
+            try:
+                _build(tmp, p, project, name)
+                os.rename(tmp, outputs / name)  # replaces the empty claimed directory
+            except BaseException:
+                os.rmdir(outputs / name)
+                raise
+            return outputs / name
+        raise BadInput(f"{outputs}: no free sweep id for {base}")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dump_table_value(value: Any) -> str:
+    """A parameter value as a short one-line text (for tables)."""
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

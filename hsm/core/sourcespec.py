@@ -1,0 +1,151 @@
+"""The `--sources` grammar (design.md §1), parsed and resolved against the configuration.
+
+Entries are comma-separated: `NAME[:N]` or `TYPE:NAME[:N]` with TYPE one of local, ssh,
+hpc (also slurm, pbs); N caps parallel tasks on that source; `all` means every enabled
+configured source; `ssh:HOST` with HOST not configured is an ad-hoc SSH host; `hpc`
+alone is the scheduler found on this machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hsm.config import SourceConfig
+from hsm.errors import BadInput
+
+TYPES = ("local", "ssh", "hpc", "slurm", "pbs")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One parsed entry of a source spec, before it is matched to the configuration."""
+
+    type: str | None
+    name: str | None
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source chosen for a sweep: its name, kind, cap and options."""
+
+    name: str
+    type: str
+    max_parallel: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the task index."""
+        return {"type": self.type, "max_parallel": self.max_parallel, "options": self.options}
+
+
+def _limit(text: str, entry: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise BadInput(f"--sources: '{entry}': '{text}' is not a positive number of parallel tasks")
+    return int(text)
+
+
+def parse_spec(spec: str) -> list[Entry]:
+    """Parse the text of `--sources` into entries (no configuration needed)."""
+    if not spec or not spec.strip():
+        raise BadInput("--sources: empty source spec")
+    entries: list[Entry] = []
+    for raw in spec.split(","):
+        text = raw.strip()
+        if not text:
+            raise BadInput(f"--sources: empty entry in '{spec}'")
+        parts = text.split(":")
+        if any(not p for p in parts):
+            raise BadInput(f"--sources: '{text}': empty field (expected NAME[:N] or TYPE:NAME[:N])")
+        if parts[0] in TYPES:
+            kind, rest = parts[0], parts[1:]
+            if not rest:
+                entries.append(Entry(kind, None, None))
+            elif len(rest) == 1 and rest[0].isdigit():
+                entries.append(Entry(kind, None, _limit(rest[0], text)))
+            elif len(rest) == 1:
+                entries.append(Entry(kind, rest[0], None))
+            elif len(rest) == 2:
+                entries.append(Entry(kind, rest[0], _limit(rest[1], text)))
+            else:
+                raise BadInput(f"--sources: '{text}': too many ':' fields (expected TYPE:NAME[:N])")
+        elif len(parts) == 1:
+            entries.append(Entry(None, parts[0], None))
+        elif len(parts) == 2:
+            entries.append(Entry(None, parts[0], _limit(parts[1], text)))
+        else:
+            raise BadInput(f"--sources: '{text}': unknown source type '{parts[0]}' (expected one of {', '.join(TYPES)})")
+    return entries
+
+
+def _from_config(cfg: SourceConfig, limit: int | None) -> Source:
+    return Source(cfg.name, cfg.type, limit or cfg.max_parallel_tasks, dict(cfg.options))
+
+
+def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: str | None = None) -> list[Source]:
+    """Match a source spec against the configured sources; ad-hoc SSH hosts are allowed."""
+    chosen: dict[str, Source] = {}
+
+    def add(source: Source) -> None:
+        if source.name in chosen:
+            raise BadInput(f"--sources: source '{source.name}' is named twice")
+        chosen[source.name] = source
+
+    for entry in parse_spec(spec):
+        kind = {"slurm": "hpc", "pbs": "hpc"}.get(entry.type or "", entry.type)
+        if entry.type is None and entry.name == "all":
+            for cfg in configured.values():
+                if cfg.enabled and cfg.name not in chosen:
+                    add(_from_config(cfg, entry.limit))
+            continue
+        if entry.type is None:
+            cfg = configured.get(entry.name or "")
+            if cfg is None:
+                known = ", ".join(sorted(configured)) or "none"
+                raise BadInput(f"--sources: unknown source '{entry.name}' (configured: {known}; ad-hoc hosts are written ssh:HOST)")
+            add(_from_config(cfg, entry.limit))
+            continue
+        if kind == "local":
+            cfg = configured.get(entry.name or "local")
+            if entry.name and (cfg is None or cfg.type != "local"):
+                raise BadInput(f"--sources: '{entry.name}' is not a configured local source")
+            add(_from_config(cfg, entry.limit) if cfg else Source("local", "local", entry.limit or 4))
+            continue
+        if kind == "ssh":
+            if entry.name is None:
+                raise BadInput("--sources: 'ssh' needs a host: ssh:HOST[:N]")
+            cfg = configured.get(entry.name)
+            if cfg is not None and cfg.type != "ssh":
+                raise BadInput(f"--sources: '{entry.name}' is configured as a {cfg.type} source, not ssh")
+            if cfg is None:
+                # An ad-hoc host: the name is what `ssh` resolves (~/.ssh/config aliases included).
+                add(Source(entry.name, "ssh", entry.limit or 1, {"host": entry.name}))
+            else:
+                add(_from_config(cfg, entry.limit))
+            continue
+        # hpc, slurm, pbs
+        wanted_system = entry.type if entry.type in ("slurm", "pbs") else None
+        if entry.name is not None:
+            cfg = configured.get(entry.name)
+            if cfg is None or cfg.type != "hpc":
+                raise BadInput(f"--sources: '{entry.name}' is not a configured hpc source")
+            source = _from_config(cfg, entry.limit)
+        else:
+            hpc = [c for c in configured.values() if c.type == "hpc" and c.enabled]
+            if len(hpc) == 1:
+                source = _from_config(hpc[0], entry.limit)
+            elif len(hpc) > 1:
+                names = ", ".join(c.name for c in hpc)
+                raise BadInput(f"--sources: '{entry.type}' is ambiguous: several hpc sources are configured ({names})")
+            else:
+                system = wanted_system or detected_scheduler
+                if system is None:
+                    raise BadInput(f"--sources: '{entry.type}': no hpc source is configured and neither sbatch nor qsub is on PATH")
+                source = Source(system, "hpc", entry.limit or 32, {"system": system})
+        if wanted_system:
+            source = Source(source.name, "hpc", source.max_parallel, {**source.options, "system": wanted_system})
+        add(source)
+    if not chosen:
+        raise BadInput(f"--sources: '{spec}' names no enabled source")
+    return list(chosen.values())

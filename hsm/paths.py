@@ -1,0 +1,104 @@
+"""Every path under a sweep directory, derived in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def task_id(number: int, width: int) -> str:
+    """The id of task `number` (1-based), zero-padded to `width` digits."""
+    return f"task_{number:0{width}d}"
+
+
+def id_width(total: int) -> int:
+    """Digits in a task number: at least three, more when the sweep needs them."""
+    return max(3, len(str(total)))
+
+
+@dataclass(frozen=True)
+class SweepPaths:
+    """The layout of one sweep directory (seed 002, "Unified Directory Structure")."""
+
+    root: Path
+
+    @property
+    def sweep_id(self) -> str:
+        return self.root.name
+
+    @property
+    def config(self) -> Path:
+        return self.root / "sweep_config.yaml"
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / "sweep_metadata.yaml"
+
+    @property
+    def mapping(self) -> Path:
+        return self.root / "task_mapping.yaml"
+
+    @property
+    def tasks(self) -> Path:
+        return self.root / "tasks"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def source_logs(self) -> Path:
+        return self.root / "logs" / "sources"
+
+    @property
+    def error_logs(self) -> Path:
+        return self.root / "logs" / "errors"
+
+    @property
+    def scripts(self) -> Path:
+        return self.root / "scripts"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def internal(self) -> Path:
+        """hsm's own machinery (lock, runner queues): not part of the results."""
+        return self.root / ".hsm"
+
+    @property
+    def lock(self) -> Path:
+        return self.internal / "lock"
+
+    def log(self, name: str) -> Path:
+        return self.logs / name
+
+    def runner(self, source: str) -> Path:
+        """The queue and bookkeeping of the runner that serves `source`."""
+        return self.internal / "runners" / source
+
+    def task(self, tid: str) -> Path:
+        return self.tasks / tid
+
+    def params(self, tid: str) -> Path:
+        return self.tasks / tid / "params.yaml"
+
+    def status(self, tid: str) -> Path:
+        return self.tasks / tid / "status.yaml"
+
+    def argv(self, tid: str) -> Path:
+        return self.tasks / tid / "argv"
+
+    def skeleton(self) -> list[Path]:
+        """Directories every sweep has, created at expand."""
+        return [
+            self.tasks,
+            self.logs,
+            self.source_logs,
+            self.error_logs,
+            self.scripts / "job_scripts",
+            self.scripts / "setup_scripts",
+            self.reports,
+            self.internal / "runners",
+        ]

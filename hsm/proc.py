@@ -1,0 +1,104 @@
+"""The one place where hsm runs other programs, through plumbum.
+
+Every call takes an argv list (never a shell string), has a timeout, is logged, and
+returns or raises with argv, exit code, stdout and stderr. When the environment names a
+file in HSM_CALL_LOG, each call appends one JSON line to it: tests count ssh, rsync,
+sbatch and squeue calls this way, against the real programs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from plumbum import local
+from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+
+from hsm.errors import SourceError
+
+log = logging.getLogger("hsm.proc")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished program left behind."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def describe(self) -> str:
+        """One line: the command, its exit code and the last line of its error output."""
+        tail = (self.stderr.strip().splitlines() or self.stdout.strip().splitlines() or [""])[-1]
+        return f"{shlex.join(self.argv)} exited {self.returncode}" + (f": {tail}" if tail else "")
+
+
+def _record(argv: Sequence[str], seconds: float, returncode: int | None) -> None:
+    path = os.environ.get("HSM_CALL_LOG")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"program": os.path.basename(argv[0]), "argv": list(argv), "seconds": round(seconds, 4), "rc": returncode}) + "\n")
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input: str | None = None,
+    timeout: float = 60.0,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+) -> Result:
+    """Run a program to completion; with `check`, raise SourceError when it fails."""
+    argv = [str(a) for a in argv]
+    started = time.monotonic()
+    kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}
+    try:
+        command = local[argv[0]][argv[1:]]
+        if input is not None:
+            command = command << input
+        with local.cwd(str(cwd) if cwd else local.cwd), local.env(**(dict(env) if env else {})):
+            rc, out, err = command.run(**kwargs)
+    except ProcessTimedOut:
+        _record(argv, time.monotonic() - started, None)
+        raise SourceError(f"{shlex.join(argv)}: no answer within {timeout:g} s") from None
+    except (OSError, CommandNotFound) as exc:
+        _record(argv, time.monotonic() - started, None)
+        what = "program not found" if isinstance(exc, CommandNotFound) else str(exc)
+        raise SourceError(f"{shlex.join(argv)}: {what}") from None
+    _record(argv, time.monotonic() - started, rc)
+    result = Result(tuple(argv), rc, out, err)
+    log.debug("%s -> %s", shlex.join(argv), rc)
+    if check and not result.ok:
+        raise SourceError(result.describe())
+    return result
+
+
+def spawn_detached(argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start a program in its own session that outlives hsm; its output goes to `log_path`."""
+    argv = [str(a) for a in argv]
+    started = time.monotonic()
+    with open(log_path, "a", encoding="utf-8") as out:
+        proc = local[argv[0]][argv[1:]].popen(
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, **(env or {})},
+        )
+    _record(argv, time.monotonic() - started, None)
+    return proc.pid

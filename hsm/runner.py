@@ -1,0 +1,365 @@
+"""The detached task runner, and the probe that reads task states on its host.
+
+This module uses the standard library only: hsm copies it to SSH hosts, which need
+nothing but a Python 3 to run it.
+
+    python3 runner.py serve RUNNER_DIR     work through the queue, at most N tasks at once
+    python3 runner.py probe < REQUEST      print the state of the requested tasks as JSON
+
+A runner directory holds:
+
+    task.sh        the rendered task wrapper (templates/task.sh)
+    queue/         batch files written by `hsm submit` and `hsm cancel`, read in name order
+    started        append-only: one line per task attempt before and after it is started
+    runner.pid     "PID START" of the live runner (removed when it exits)
+    runner.log     what the runner did
+    lock           flock held by the live runner: at most one runner per directory
+
+The runner keeps running after hsm exits and leaves when its queue is empty. A second
+runner started while one is alive exits at once, so `hsm submit` can always start one.
+A task attempt written in `started` is never started again, so a runner that crashed and
+was restarted does not run a task twice.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+LINGER = 3.0  # seconds an idle runner waits for more work before it leaves
+QUEUE_SCAN = 0.2  # seconds between looks at the queue while tasks run
+
+
+def _log(fh: Any, message: str) -> None:
+    fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n")
+    fh.flush()
+
+
+def proc_start(pid: int) -> int | None:
+    """The start time of process `pid` (clock ticks since boot), None when it is gone.
+
+    A pid with the start time it had when it was recorded is the same process; this is
+    what tells a live task from a recycled pid. A zombie counts as gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    if not fields or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def alive(pid: int | None, start: int | None) -> bool:
+    """True when process `pid` is running and is the one that started at `start`."""
+    if not pid:
+        return False
+    now = proc_start(pid)
+    return now is not None and (not start or now == start)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """Read a status.yaml written by task.sh: flat `key: value` lines."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep:
+            continue
+        out[key] = _scalar(value.strip())
+    return out
+
+
+def _scalar(value: str) -> Any:
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    if value in ("null", "~", ""):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def read_started(path: Path) -> dict[tuple[str, int], tuple[int, int] | None]:
+    """Task attempts the runner has started: (task, attempt) -> (pid, pid start) or None."""
+    started: dict[tuple[str, int], tuple[int, int] | None] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return started
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "S":
+            started.setdefault((parts[1], int(parts[2])), None)
+        elif len(parts) >= 5 and parts[0] == "P":
+            started[(parts[1], int(parts[2]))] = (int(parts[3]), int(parts[4]))
+    return started
+
+
+def runner_alive(runner_dir: Path) -> bool:
+    """True when a runner is serving `runner_dir` now."""
+    try:
+        pid, start = (int(x) for x in (runner_dir / "runner.pid").read_text().split()[:2])
+    except (OSError, ValueError):
+        return False
+    return alive(pid, start)
+
+
+class Runner:
+    """Works through the queue of one runner directory."""
+
+    def __init__(self, runner_dir: Path) -> None:
+        self.dir = runner_dir
+        self.queue_dir = runner_dir / "queue"
+        self.seen: set[str] = set()
+        self.pending: deque[tuple[str, int, str]] = deque()
+        self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
+        self.revoked: set[tuple[str, int]] = set()
+        self.max_parallel = 1
+        self.lock_fd: int | None = None
+        self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")
+        self.started_fh = open(runner_dir / "started", "a", encoding="utf-8")
+        self.started = read_started(runner_dir / "started")
+
+    def acquire(self) -> bool:
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False
+            raise
+        self.lock_fd = fd
+        start = proc_start(os.getpid()) or 0
+        tmp = self.dir / f".runner.pid.{os.getpid()}"
+        tmp.write_text(f"{os.getpid()} {start}\n")
+        os.replace(tmp, self.dir / "runner.pid")
+        # Another runner may have started tasks since this one read the file.
+        self.started = read_started(self.dir / "started")
+        return True
+
+    def release(self) -> None:
+        try:
+            os.unlink(self.dir / "runner.pid")
+        except FileNotFoundError:
+            pass
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+    def scan(self) -> bool:
+        """Read queue files not seen yet; True when there were any."""
+        try:
+            names = sorted(n for n in os.listdir(self.queue_dir) if n.endswith(".json") and n not in self.seen)
+        except FileNotFoundError:
+            return False
+        for name in names:
+            self.seen.add(name)
+            try:
+                batch = json.loads((self.queue_dir / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                _log(self.log, f"skipping unreadable queue file {name}: {exc}")
+                continue
+            if "max_parallel" in batch:
+                self.max_parallel = max(1, int(batch["max_parallel"]))
+            tasks_dir = batch.get("tasks_dir", "")
+            for task, attempt in batch.get("tasks", []):
+                key = (task, int(attempt))
+                if key not in self.started and key not in self.revoked:
+                    self.pending.append((task, int(attempt), os.path.join(tasks_dir, task)))
+            cancel = [(t, int(a)) for t, a in batch.get("cancel", [])]
+            if cancel:
+                self.cancel(set(cancel))
+        return bool(names)
+
+    def cancel(self, keys: set[tuple[str, int]]) -> None:
+        self.revoked |= keys
+        self.pending = deque(p for p in self.pending if (p[0], p[1]) not in keys)
+        for pid, (_, task, attempt) in list(self.running.items()):
+            if (task, attempt) in keys:
+                _log(self.log, f"cancel {task} attempt {attempt} (pid {pid})")
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    def start_next(self) -> None:
+        while self.pending and len(self.running) < self.max_parallel:
+            task, attempt, task_dir = self.pending.popleft()
+            key = (task, attempt)
+            if key in self.started or key in self.revoked:
+                continue
+            # Written before the start, so a restarted runner never starts it again.
+            self.started_fh.write(f"S {task} {attempt}\n")
+            self.started_fh.flush()
+            self.started[key] = None
+            try:
+                proc = subprocess.Popen(
+                    ["bash", str(self.dir / "task.sh"), task_dir, str(attempt)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self.log,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                _log(self.log, f"could not start {task} attempt {attempt}: {exc}")
+                continue
+            start = proc_start(proc.pid) or 0
+            self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}\n")
+            self.started_fh.flush()
+            self.started[key] = (proc.pid, start)
+            self.running[proc.pid] = (proc, task, attempt)
+
+    def reap(self) -> None:
+        for pid, (proc, task, attempt) in list(self.running.items()):
+            if proc.poll() is not None:
+                del self.running[pid]
+
+    def serve(self) -> int:
+        if not self.acquire():
+            return 0
+        _log(self.log, f"runner {os.getpid()} serving {self.dir}")
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        # A handler (not the default) so SIGCHLD wakes select(); children get the default back.
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+        idle_since: float | None = None
+        last_scan = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if stop:
+                    self.cancel({(t, a) for _, t, a in self.running.values()} | {(p[0], p[1]) for p in self.pending})
+                    for proc, _, _ in list(self.running.values()):
+                        proc.wait()
+                    return 0
+                if now - last_scan >= QUEUE_SCAN or not self.pending:
+                    self.scan()
+                    last_scan = now
+                self.reap()
+                self.start_next()
+                if not self.running and not self.pending:
+                    idle_since = idle_since or now
+                    if now - idle_since >= LINGER:
+                        self.release()
+                        # A batch written after the last scan but before the release
+                        # would be missed by a runner that saw this one alive: look again.
+                        if self.scan() and self.pending and self.acquire():
+                            idle_since = None
+                            continue
+                        _log(self.log, f"runner {os.getpid()} leaving: queue empty")
+                        return 0
+                else:
+                    idle_since = None
+                timeout = QUEUE_SCAN if self.running or self.pending else min(QUEUE_SCAN, LINGER)
+                try:
+                    select.select([wake_r], [], [], timeout)
+                    while os.read(wake_r, 512):
+                        pass
+                except (BlockingIOError, InterruptedError):
+                    pass
+        finally:
+            self.release()
+
+
+def _observation(status: dict[str, Any], mtime: int | None) -> dict[str, Any]:
+    obs = {k: v for k, v in status.items() if k not in ("schema", "task_id", "source")}
+    obs["seen"] = mtime
+    return obs
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def probe(request: dict[str, Any]) -> dict[str, Any]:
+    """What this host knows of each requested task attempt.
+
+    Request: {"runner_dir": DIR, "tasks_dir": DIR, "tasks": [[id, attempt, state, seen], ...]}
+    with the task's state in the index and `seen`, the status file's mtime_ns already
+    folded into it. Answer: {"runner_alive": bool, "tasks": {id: observation}}, with an
+    observation only for tasks whose state may have moved. A task whose process vanished
+    without a final status is failed with reason `lost`.
+    """
+    runner_dir = Path(request["runner_dir"])
+    tasks_dir = Path(request["tasks_dir"])
+    is_alive = runner_alive(runner_dir)
+    started: dict[tuple[str, int], tuple[int, int] | None] | None = None
+    out: dict[str, Any] = {}
+    for task, attempt, state, seen in request["tasks"]:
+        path = tasks_dir / task / "status.yaml"
+        mtime = _mtime(path)
+        if mtime is not None and (mtime != seen or state == "running"):
+            status = read_status(path)
+            if status is not None and status.get("attempt") == attempt:
+                if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
+                    # Gone without a final status, unless it wrote one just now.
+                    status = read_status(path) or status
+                    if status.get("state") == "running":
+                        out[task] = {"state": "failed", "reason": "lost", "attempt": attempt, "seen": _mtime(path),
+                                     "host": status.get("host"), "start": status.get("start")}
+                        continue
+                    mtime = _mtime(path)
+                if mtime != seen:
+                    out[task] = _observation(status, mtime)
+                continue
+        if mtime is not None and mtime == seen:
+            continue
+        # No status of this attempt yet.
+        if started is None:
+            started = read_started(runner_dir / "started")
+        key = (task, attempt)
+        if key not in started:
+            if is_alive and state == "submitted":
+                out[task] = {"state": "queued", "attempt": attempt}
+            continue
+        proc = started[key]
+        if (proc is not None and alive(*proc)) or (proc is None and is_alive):
+            continue  # the wrapper is starting up
+        status = read_status(path)
+        if status is not None and status.get("attempt") == attempt:
+            out[task] = _observation(status, _mtime(path))
+        else:
+            out[task] = {"state": "failed", "reason": "lost", "attempt": attempt}
+    return {"runner_alive": is_alive, "tasks": out}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: `serve RUNNER_DIR` or `probe` (request on stdin)."""
+    if len(argv) == 2 and argv[0] == "serve":
+        return Runner(Path(argv[1])).serve()
+    if len(argv) == 1 and argv[0] == "probe":
+        json.dump(probe(json.load(sys.stdin)), sys.stdout)
+        return 0
+    sys.stderr.write("usage: runner.py serve RUNNER_DIR | runner.py probe < REQUEST\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

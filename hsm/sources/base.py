@@ -1,0 +1,75 @@
+"""The interface every compute source implements, and what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hsm.config import ProjectConfig
+from hsm.sweep import Sweep
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task attempt as a source sees it."""
+
+    id: str
+    attempt: int
+    state: str
+    seen: int | None = None
+    job: str | None = None
+
+
+@dataclass
+class PollResult:
+    """What one poll of a source saw.
+
+    `reachable` False means the source could not be asked: no task state may change
+    because of it, and it counts as a failed health check.
+    """
+
+    reachable: bool
+    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class SubmitResult:
+    """Per task, the fields to record once the source has accepted it (e.g. its job id)."""
+
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+class Source:
+    """A compute source: where tasks run. One instance per command invocation."""
+
+    type = "base"
+
+    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
+        self.name = name
+        self.settings = settings
+        self.options: dict[str, Any] = settings.get("options", {})
+        self.max_parallel: int = int(settings.get("max_parallel", 1))
+        self.sweep = sweep
+        self.project = project
+
+    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+        """Hand the tasks to the source so they run without hsm; idempotent per attempt."""
+        raise NotImplementedError
+
+    def poll(self, tasks: list[TaskRef]) -> PollResult:
+        """Observe the given task attempts with O(1) calls to the source."""
+        raise NotImplementedError
+
+    def cancel(self, tasks: list[TaskRef]) -> None:
+        """Stop the given task attempts and make sure they never start."""
+        raise NotImplementedError
+
+    def health(self) -> dict[str, Any]:
+        """Probe the source: {"status": healthy|degraded|unhealthy, "details": str, "ok": bool}."""
+        raise NotImplementedError
+
+    def collect(self, tasks: list[TaskRef], final: bool = False) -> dict[str, Any]:
+        """Bring task directories home; nothing to do for a source on this machine."""
+        return {"collected": 0}

@@ -1,0 +1,63 @@
+"""What every source needs to start a task: its argv and the task wrapper's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePath
+from typing import Any
+
+from hsm import store
+from hsm.core import command
+from hsm.sweep import Sweep
+
+
+def task_params(sweep: Sweep, tid: str) -> dict[str, Any]:
+    """The parameters of task `tid` as written at expand."""
+    data = store.read_yaml(sweep.paths.params(tid))
+    return data if isinstance(data, dict) else {}
+
+
+def task_argv(sweep: Sweep, tid: str, *, python: str, script: str, task_dir: PurePath) -> list[str]:
+    """The argv of task `tid`, for a host where its directory is `task_dir`."""
+    meta = sweep.metadata
+    params = task_params(sweep, tid)
+    template = None
+    if meta.get("command"):
+        template = command.parse_template(meta["command"], [*params, *command_context_names()], "sweep_config.yaml: command")
+    extra: list[str] = []
+    if meta.get("arg_style", "hydra") == "hydra" and meta.get("hydra_run_dir", True) and template is None:
+        # Each task's Hydra outputs go to its own results/, not to a shared timestamped dir.
+        extra.append(command.hydra_override("hydra.run.dir", str(task_dir / "results")))
+    context = {
+        "task_id": tid,
+        "task_dir": str(task_dir),
+        "output_dir": str(task_dir / "results"),
+        "sweep_id": sweep.id,
+    }
+    return command.build_argv(
+        params,
+        python=python,
+        script=script,
+        arg_style=meta.get("arg_style", "hydra"),
+        template=template,
+        context=context,
+        extra_overrides=extra,
+    )
+
+
+def command_context_names() -> tuple[str, ...]:
+    """Placeholders a command template may use besides parameter names."""
+    return ("python", "script", "overrides", "args", "task_id", "task_dir", "output_dir", "sweep_id")
+
+
+def wrapper_values(sweep: Sweep, source: str, project_dir: PurePath, setup: str) -> dict[str, object]:
+    """The values templates/task.sh is rendered with."""
+    compute = sweep.metadata.get("compute", {})
+    return {
+        "sweep_id": sweep.id,
+        "project_dir": str(project_dir),
+        "source": source,
+        "min_free_kb": int(float(compute.get("disk_min_free_gb", 3.0)) * 1024 * 1024),
+        "floor_kb": int(float(compute.get("disk_floor_mb", 200)) * 1024),
+        "check_interval": int(compute.get("disk_check_interval", 300)),
+        "setup": setup,
+    }

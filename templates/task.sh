@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# hsm task wrapper: runs one attempt of one sweep task and records its fate.
+#
+# Usage: task.sh TASK_DIR ATTEMPT
+#
+# The command is read from TASK_DIR/argv (NUL-separated, written by hsm), so no shell
+# ever interprets a parameter value. This script is the only writer of
+# TASK_DIR/status.yaml, which it replaces atomically (temp file, then rename).
+# Rendered by hsm from templates/task.sh: the double-brace placeholders are filled in, quoted.
+set -uo pipefail
+
+task_dir=$1
+attempt=$2
+sweep_id={{sweep_id}}
+project_dir={{project_dir}}
+source_name={{source}}
+min_free_kb={{min_free_kb}}
+floor_kb={{floor_kb}}
+check_interval={{check_interval}}
+
+task_id=${task_dir##*/}
+status_file=$task_dir/status.yaml
+info_file=$task_dir/task_info.txt
+
+mkdir -p "$task_dir/results" "$task_dir/tmp"
+export HSM_TASK_ID=$task_id HSM_TASK_DIR=$task_dir HSM_SWEEP_ID=$sweep_id
+export HSM_OUTPUT_DIR=$task_dir/results HSM_ATTEMPT=$attempt HSM_SOURCE=$source_name
+# Every temporary file of the task stays in its own directory (seed 004).
+export TMPDIR=$task_dir/tmp TMP=$task_dir/tmp TEMP=$task_dir/tmp
+
+now() { TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+micros() { local t=${EPOCHREALTIME:-}; if [[ -n $t ]]; then t=${t/[.,]/}; echo "$((10#$t))"; else echo "$(( $(date +%s) * 1000000 ))"; fi; }
+yq() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
+
+# status.yaml: flat `key: value` lines, strings single-quoted; the first line is the schema.
+common() {
+  printf 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
+    "$(yq "$task_id")" "$attempt" "$(yq "$source_name")" "$(yq "$HOSTNAME")" "$$" "$pid_start" "$start"
+}
+write_status() {
+  local tmp=$status_file.tmp.$$
+  { common; printf '%s\n' "$@"; } > "$tmp" && mv -f "$tmp" "$status_file"
+}
+
+read -r -a proc_stat < /proc/$$/stat 2>/dev/null || proc_stat=()
+pid_start=${proc_stat[21]:-0}
+start=$(now)
+start_us=$(micros)
+
+free_kb() { df -Pk "$task_dir" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "${avail:-0}"; }; }
+
+finish() {  # finish STATE EXIT_CODE REASON
+  local end_us duration
+  end_us=$(micros)
+  duration=$(( (end_us - start_us) / 1000 ))
+  local lines=("state: $1" "exit_code: $2")
+  [[ -n $3 ]] && lines+=("reason: $(yq "$3")")
+  write_status "${lines[@]}" "end: $(now)" "duration: $((duration / 1000)).$(printf '%03d' $((duration % 1000)))"
+}
+
+avail=$(free_kb)
+{
+  printf 'Disk space check for %s at %s:\n  Available: %s KB (required %s KB)\n' "$task_dir" "$(now)" "$avail" "$min_free_kb"
+} >> "$info_file"
+if (( avail < min_free_kb )); then
+  echo "Disk space check FAILED" >> "$info_file"
+  finish failed 1 disk
+  exit 1
+fi
+printf 'Disk space check PASSED\nEnvironment variables:\n  TMPDIR=%s\n  HSM_OUTPUT_DIR=%s\n' "$TMPDIR" "$HSM_OUTPUT_DIR" >> "$info_file"
+
+argv=()
+while IFS= read -r -d '' arg; do argv+=("$arg"); done < "$task_dir/argv"
+if (( ${#argv[@]} == 0 )); then
+  finish failed 127 exit_code
+  exit 127
+fi
+
+write_status "state: running"
+
+{{setup}}
+
+stop_reason=""
+child=""
+on_signal() {
+  # Record why the task is ending, then pass the signal on to the command.
+  [[ -n $stop_reason ]] || stop_reason=$1
+  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
+}
+trap 'on_signal cancelled' TERM INT HUP
+trap 'on_signal timeout' USR1
+trap 'on_signal disk' USR2
+
+cd "$project_dir" || { finish failed 1 exit_code; exit 1; }
+"${argv[@]}" > "$task_dir/stdout.log" 2> "$task_dir/stderr.log" < /dev/null &
+child=$!
+
+monitor=""
+if (( check_interval > 0 )); then
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep "$check_interval" & sleeper=$!; wait "$sleeper"
+      avail=$(free_kb)
+      if (( avail < floor_kb )); then
+        printf 'Disk space below floor at %s: %s KB < %s KB; stopping the task\n' "$(now)" "$avail" "$floor_kb" >> "$info_file"
+        kill -USR2 $$
+        exit 0
+      fi
+    done
+  ) &
+  monitor=$!
+fi
+
+# `wait` returns early when a trapped signal arrives; wait again until the command is gone.
+rc=0
+while :; do
+  wait "$child"; rc=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+[[ -n $monitor ]] && kill -TERM "$monitor" 2>/dev/null
+
+case $stop_reason in
+  cancelled) finish cancelled "$rc" cancelled ;;
+  timeout|disk) finish failed "$rc" "$stop_reason" ;;
+  *) if (( rc == 0 )); then finish completed 0 ''; else finish failed "$rc" exit_code; fi ;;
+esac
+exit "$rc"
