@@ -13,13 +13,65 @@ from hsm.cli.render import duration_text, plan_text, progress_line, summary_tabl
 from hsm.cli.steps import report_poll, report_submit, sources_option
 from hsm.commands import assign as assign_cmd
 from hsm.commands import cancel as cancel_cmd
+from hsm.commands import complete as complete_cmd
 from hsm.commands import expand as expand_cmd
 from hsm.commands import run as run_cmd
 from hsm.commands.status import summarize
-from hsm.core.sourcespec import resolve
+from hsm.core.sourcespec import Source, resolve
 from hsm.errors import BadInput
 from hsm.sources.detect import detect_scheduler
 from hsm.sweep import Sweep, list_sweeps
+
+
+def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[Source]:  # type: ignore[no-untyped-def]
+    """The sources named by SPEC, else the sweep's own enabled ones, else local."""
+    if spec:
+        return assign_cmd.cap_sources(resolve(spec, project.sources, detect_scheduler()), parallel_limit)
+    known = sweep.read_index().get("sources", {})
+    own = [Source(n, e["type"], int(e["max_parallel"]), e.get("options", {})) for n, e in known.items() if not e.get("disabled")]
+    return assign_cmd.cap_sources(own or resolve("local", project.sources), parallel_limit)
+
+
+def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:  # type: ignore[no-untyped-def]
+    """Drive the sweep to the end with progress on stderr; exit 1 when any task failed."""
+    last: list[tuple[int, ...]] = [()]
+
+    def progress(summary: dict) -> None:
+        counts = summary["counts"]
+        key = (counts["completed"], counts["failed"], counts["cancelled"])
+        if key != last[0]:
+            note(progress_line(counts, summary["total"]))
+            last[0] = key
+
+    started = time.monotonic()
+    try:
+        final = run_cmd.drive(
+            sweep,
+            project,
+            poll_interval=poll_interval,
+            on_submit=lambda r: report_submit(sweep, r),
+            on_poll=report_poll,
+            on_progress=progress,
+        )
+    except KeyboardInterrupt:
+        note("")
+        note("Interrupted: the driver stopped; tasks already submitted keep running.")
+        note(f"  Resume:  hsm run --resume {sweep.id}")
+        note(f"  Cancel:  hsm cancel {sweep.id}")
+        note(f"  Status:  hsm status {sweep.id}")
+        raise click.exceptions.Exit(130)
+    counts = final["counts"]
+    note("")
+    if counts["failed"] or counts["cancelled"]:
+        note(f"✗ Sweep finished with {counts['failed']} failed and {counts['cancelled']} cancelled of {final['total']} tasks "
+             f"in {duration_text(time.monotonic() - started)}")
+    else:
+        note(f"✓ Sweep completed successfully: {final['total']} tasks in {duration_text(time.monotonic() - started)}")
+    note(summary_table(final))
+    note(f"Results: {shown_path(sweep.root)}")
+    click.echo(str(sweep.root))
+    if counts["failed"] or counts["cancelled"]:
+        raise click.exceptions.Exit(1)
 
 
 @click.command()
@@ -53,9 +105,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         if config is not None:
             raise BadInput("--resume: give either --config or --resume, not both")
         sweep, project = open_sweep(resume, hsm_config)
-        sources = None
-        if sources_spec:
-            sources = assign_cmd.cap_sources(resolve(sources_spec, project.sources, detect_scheduler()), parallel_limit)
+        sources = _sources_for(sweep, project, sources_spec, parallel_limit)
     else:
         config = config or project.root / "sweeps" / "sweep_config.yaml"
         plan = expand_cmd.plan(config, project, max_tasks)
@@ -74,44 +124,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
     if sources:
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
 
-    last: list[tuple[int, ...]] = [()]
-
-    def progress(summary: dict) -> None:
-        counts = summary["counts"]
-        key = (counts["completed"], counts["failed"], counts["cancelled"])
-        if key != last[0]:
-            note(progress_line(counts, summary["total"]))
-            last[0] = key
-
-    started = time.monotonic()
-    try:
-        final = run_cmd.drive(
-            sweep,
-            project,
-            poll_interval=poll_interval,
-            on_submit=lambda r: report_submit(sweep, r),
-            on_poll=report_poll,
-            on_progress=progress,
-        )
-    except KeyboardInterrupt:
-        note("")
-        note(f"Interrupted: the driver stopped; tasks already submitted keep running.")
-        note(f"  Resume:  hsm run --resume {sweep.id}")
-        note(f"  Cancel:  hsm cancel {sweep.id}")
-        note(f"  Status:  hsm status {sweep.id}")
-        raise click.exceptions.Exit(130)
-    counts = final["counts"]
-    note("")
-    if counts["failed"] or counts["cancelled"]:
-        note(f"✗ Sweep finished with {counts['failed']} failed and {counts['cancelled']} cancelled of {final['total']} tasks "
-             f"in {duration_text(time.monotonic() - started)}")
-    else:
-        note(f"✓ Sweep completed successfully: {final['total']} tasks in {duration_text(time.monotonic() - started)}")
-    note(summary_table(final))
-    note(f"Results: {shown_path(sweep.root)}")
-    click.echo(str(sweep.root))
-    if counts["failed"] or counts["cancelled"]:
-        raise click.exceptions.Exit(1)
+    _drive_and_report(sweep, project, poll_interval)
 
 
 @click.command()
@@ -191,4 +204,39 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
         raise click.exceptions.Exit(1)
 
 
-COMMANDS = (run, status, cancel)
+@click.command()
+@click.argument("sweep", required=False)
+@sources_option(required=False)
+@click.option("--retry-failed", is_flag=True, help="Run failed tasks again too (as new attempts).")
+@click.option("--tasks", "tasks", metavar="RANGE", help="Only these tasks: task_050:task_100, or 7,9,12:15.")
+@click.option("--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="Longest wait in seconds between two polls.")
+@hsm_config_option
+def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, seed: int | None,
+             parallel_limit: int | None, retry_failed: bool, tasks: str | None, dry_run: bool,
+             poll_interval: float, hsm_config: Path | None) -> None:
+    """Finish a sweep: run its missing tasks (and failed ones with --retry-failed), on any sources.
+
+    Missing tasks are those not completed and not running: pending, assigned or cancelled.
+    They may go to other sources than the ones the sweep started on.
+
+    Example:
+
+        hsm complete sweep_20261122_063133 --sources "local,ssh:server2" --retry-failed
+    """
+    s, project = open_sweep(sweep, hsm_config)
+    if dry_run:
+        index = s.read_index()
+        chosen = complete_cmd.select_tasks(tasks, list(index["tasks"]))
+        missing = complete_cmd.missing_tasks(index, retry_failed, chosen)
+        note(f"{len(missing)} tasks would run: " + (", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")))
+        return
+    sources = _sources_for(s, project, sources_spec, parallel_limit)
+    reopened = complete_cmd.reopen(s, retry_failed, tasks)
+    note(f"Completing {s.id}: {len(reopened)} tasks to run on {', '.join(x.name for x in sources)}")
+    assign_cmd.assign(s, sources, strategy or project.strategy, seed)
+    _drive_and_report(s, project, poll_interval)
+
+
+COMMANDS = (run, status, cancel, complete)

@@ -157,7 +157,7 @@ def report_poll(result: poll_cmd.PollSummary) -> None:
     """One line per failed task and per source that did not answer; completions are counted."""
     for tid, source, _before, after in result.transitions:
         if after == "failed":
-            note(f"✗ {tid} failed on {source}")
+            note(f"✗ {tid} failed on {source} ({result.failures.get(tid, '')})")
     for name, message in result.unreachable.items():
         note(f"⚠ source {name} did not answer: {message}")
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hsm import __version__, store
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
@@ -21,7 +19,6 @@ from hsm.core.spec import SweepSpec, load_sweep_config
 from hsm.core.states import PENDING
 from hsm.errors import BadInput
 from hsm.paths import SweepPaths, id_width, task_id
-from hsm.sources.taskcmd import command_context_names
 
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -51,7 +48,7 @@ def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Pl
     arg_style = spec.arg_style or project.arg_style
     uses_script = True
     if spec.command is not None:
-        tokens = command.parse_template(spec.command, [*spec.parameter_names(), *command_context_names()], f"{where}: command")
+        tokens = command.parse_template(spec.command, spec.parameter_names(), f"{where}: command")
         uses_script = any("{script}" in t for t in tokens)
     else:
         for name in spec.parameter_names():
@@ -202,10 +199,3 @@ def expand(p: Plan, project: ProjectConfig, outputs: Path, sweep_id: str | None 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def dump_table_value(value: Any) -> str:
-    """A parameter value as a short one-line text (for tables)."""
-    if isinstance(value, str):
-        return value
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

@@ -22,6 +22,7 @@ class PollSummary:
 
     transitions: list[tuple[str, str, str, str]] = field(default_factory=list)  # (task, source, from, to)
     unreachable: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # task -> "reason R, exit code N"
 
 
 def active_refs(index: dict) -> dict[str, list[TaskRef]]:
@@ -76,7 +77,8 @@ def record(sweep: Sweep, results: dict[str, PollResult]) -> PollSummary:
             entry = u.tasks[tid]
             detail = ""
             if after == FAILED:
-                detail = f" (reason {entry.get('reason', '?')}, exit code {entry.get('exit_code', '?')})"
+                summary.failures[tid] = f"reason {entry.get('reason', '?')}, exit code {entry.get('exit_code', '?')}"
+                detail = f" ({summary.failures[tid]})"
             line = f"[{stamp}] INFO - {tid} {before} -> {after} on {name}{detail}"
             per_source.setdefault(name, []).append(line)
             if after in ("completed", "failed", "cancelled"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any
 
 from hsm import store
@@ -22,7 +22,7 @@ def task_argv(sweep: Sweep, tid: str, *, python: str, script: str, task_dir: Pur
     params = task_params(sweep, tid)
     template = None
     if meta.get("command"):
-        template = command.parse_template(meta["command"], [*params, *command_context_names()], "sweep_config.yaml: command")
+        template = command.parse_template(meta["command"], list(params), "sweep_config.yaml: command")
     extra: list[str] = []
     if meta.get("arg_style", "hydra") == "hydra" and meta.get("hydra_run_dir", True) and template is None:
         # Each task's Hydra outputs go to its own results/, not to a shared timestamped dir.
@@ -42,11 +42,6 @@ def task_argv(sweep: Sweep, tid: str, *, python: str, script: str, task_dir: Pur
         context=context,
         extra_overrides=extra,
     )
-
-
-def command_context_names() -> tuple[str, ...]:
-    """Placeholders a command template may use besides parameter names."""
-    return ("python", "script", "overrides", "args", "task_id", "task_dir", "output_dir", "sweep_id")
 
 
 def wrapper_values(sweep: Sweep, source: str, project_dir: PurePath, setup: str) -> dict[str, object]:

@@ -1,0 +1,55 @@
+"""`hsm complete`: put a sweep's missing (and, if asked, failed) tasks back in the pool."""
+
+from __future__ import annotations
+
+import re
+
+from hsm.clock import log_stamp
+from hsm.core.states import ASSIGNED, CANCELLED, FAILED, PENDING
+from hsm.errors import BadInput
+from hsm.sweep import Sweep
+
+_OUTCOME = ("source", "host", "start", "end", "duration", "exit_code", "reason", "seen", "job", "submitted_at")
+_RANGE = re.compile(r"^(task_)?(\d+)(?::(task_)?(\d+))?$")
+
+
+def select_tasks(spec: str | None, ids: list[str]) -> set[str]:
+    """Task ids named by `task_050:task_100`, `7,9,12:15` or None (all)."""
+    if spec is None:
+        return set(ids)
+    numbers = {int(tid.rsplit("_", 1)[1]): tid for tid in ids}
+    chosen: set[str] = set()
+    for part in spec.split(","):
+        match = _RANGE.match(part.strip())
+        if not match:
+            raise BadInput(f"--tasks: '{part}' is not a task or range (e.g. task_050:task_100)")
+        low = int(match.group(2))
+        high = int(match.group(4)) if match.group(4) else low
+        if low > high:
+            raise BadInput(f"--tasks: '{part}': the range is empty")
+        chosen |= {numbers[n] for n in range(low, high + 1) if n in numbers}
+    if not chosen:
+        raise BadInput(f"--tasks: '{spec}' names no task of this sweep")
+    return chosen
+
+
+def missing_tasks(index: dict, retry_failed: bool, chosen: set[str]) -> list[str]:
+    """Tasks that have not completed and are not running: pending, assigned, cancelled (and failed)."""
+    wanted = {PENDING, ASSIGNED, CANCELLED} | ({FAILED} if retry_failed else set())
+    return [tid for tid, t in index["tasks"].items() if tid in chosen and t["state"] in wanted]
+
+
+def reopen(sweep: Sweep, retry_failed: bool, tasks: str | None = None) -> list[str]:
+    """Make the missing tasks pending again; their next submission is a new attempt."""
+    with sweep.update() as u:
+        chosen = select_tasks(tasks, list(u.tasks))
+        reopened = missing_tasks(u.index, retry_failed, chosen)
+        for tid in reopened:
+            entry = u.tasks[tid]
+            for key in _OUTCOME:
+                entry.pop(key, None)
+            entry["state"] = PENDING
+            u.changed = True
+        if reopened:
+            sweep.append_log("sweep.log", [f"[{log_stamp()}] INFO - complete: {len(reopened)} tasks reopened"])
+    return reopened
