@@ -1,4 +1,4 @@
-"""A minimal argparse script: dumps the option values it received as JSON to $HSM_TEST_OUT."""
+"""A minimal argparse script: dumps the option values it received as JSON to $HSM_TEST_OUT (or the task dir)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=str)
     args = parser.parse_args()
     given = {key: value for key, value in vars(args).items() if value is not None}
-    with open(os.environ["HSM_TEST_OUT"], "w", encoding="utf-8") as out:
+    with open(_out_path(), "w", encoding="utf-8") as out:
         json.dump(given, out)
+
+
+def _out_path() -> str:
+    """$HSM_TEST_OUT, or received.json in the task dir when hsm runs the app."""
+    return os.environ.get("HSM_TEST_OUT") or os.path.join(os.environ["HSM_TASK_DIR"], "received.json")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A minimal Hydra app: dumps the config it received as JSON to the file named by $HSM_TEST_OUT.
+"""A minimal Hydra app: dumps the config it received as JSON to $HSM_TEST_OUT (or the task dir).
 
 Every key exists with a null default, because a sweep passes plain `name=value` overrides and
 Hydra refuses those for keys its config does not have.
@@ -27,9 +27,14 @@ def main(cfg: DictConfig) -> None:
     # resolve=True is what `cfg.a` gives the training code; the raw form would hide an
     # interpolation that OmegaConf performs on access.
     values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    with open(os.environ["HSM_TEST_OUT"], "w", encoding="utf-8") as out:
+    with open(_out_path(), "w", encoding="utf-8") as out:
         # repr keeps what JSON loses: int vs str dict keys, nan.
         json.dump({"values": values, "repr": {key: repr(value) for key, value in values.items()}}, out)
+
+
+def _out_path() -> str:
+    """$HSM_TEST_OUT, or received.json in the task dir when hsm runs the app."""
+    return os.environ.get("HSM_TEST_OUT") or os.path.join(os.environ["HSM_TASK_DIR"], "received.json")
 
 
 if __name__ == "__main__":
