@@ -88,17 +88,26 @@ def run(
 
 
 def spawn_detached(argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> int:
-    """Start a program in its own session that outlives hsm; its output goes to `log_path`."""
+    """Start a program in its own session that outlives hsm; its output goes to `log_path`.
+
+    subprocess directly: plumbum's Popen waits for the child when it is garbage
+    collected, which would block here and swallow a Ctrl-C meant for the caller.
+    """
     argv = [str(a) for a in argv]
     started = time.monotonic()
-    with open(log_path, "a", encoding="utf-8") as out:
-        proc = local[argv[0]][argv[1:]].popen(
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, **(env or {})},
-        )
+    try:
+        with open(log_path, "a", encoding="utf-8") as out:
+            child = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                close_fds=True,
+                env={**os.environ, **(env or {})},
+            )
+    except OSError as exc:
+        _record(argv, time.monotonic() - started, None)
+        raise SourceError(f"{shlex.join(argv)}: {exc.strerror or exc}") from None
     _record(argv, time.monotonic() - started, None)
-    return proc.pid
+    return child.pid

@@ -197,8 +197,10 @@ class Runner:
         for pid, (_, task, attempt) in list(self.running.items()):
             if (task, attempt) in keys:
                 _log(self.log, f"cancel {task} attempt {attempt} (pid {pid})")
+                # The wrapper alone: its trap stops the command and records why. A signal to
+                # the whole group could also hit the `mv` that writes its final status.
                 try:
-                    os.killpg(pid, signal.SIGTERM)
+                    os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
 
@@ -229,10 +231,14 @@ class Runner:
             self.started[key] = (proc.pid, start)
             self.running[proc.pid] = (proc, task, attempt)
 
-    def reap(self) -> None:
+    def reap(self) -> bool:
+        """Forget finished tasks; True when a slot came free."""
+        freed = False
         for pid, (proc, task, attempt) in list(self.running.items()):
             if proc.poll() is not None:
                 del self.running[pid]
+                freed = True
+        return freed
 
     def serve(self) -> int:
         if not self.acquire():
@@ -259,7 +265,11 @@ class Runner:
                 if now - last_scan >= QUEUE_SCAN or not self.pending:
                     self.scan()
                     last_scan = now
-                self.reap()
+                if self.reap() and self.pending:
+                    # A task may have ended because of a cancel: `hsm cancel` writes its batch
+                    # before it signals, so reading the queue now keeps a revoked task from starting.
+                    self.scan()
+                    last_scan = now
                 self.start_next()
                 if not self.running and not self.pending:
                     idle_since = idle_since or now

@@ -98,7 +98,8 @@ child=$!
 monitor=""
 if (( check_interval > 0 )); then
   (
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    sleeper=""
+    trap '[[ -n $sleeper ]] && kill "$sleeper" 2>/dev/null; exit 0' TERM
     while :; do
       sleep "$check_interval" & sleeper=$!; wait "$sleeper"
       avail=$(free_kb)
@@ -118,6 +119,8 @@ while :; do
   wait "$child"; rc=$?
   kill -0 "$child" 2>/dev/null || break
 done
+# From here on the outcome is known: a late signal must not cut the final status short.
+trap '' TERM INT HUP USR1 USR2
 [[ -n $monitor ]] && kill -TERM "$monitor" 2>/dev/null
 
 case $stop_reason in

@@ -38,7 +38,9 @@ def cancel(sweep: Sweep, project: ProjectConfig) -> CancelSummary:
             make_source(name, sources[name], sweep, project).cancel(tasks)
         except HsmError as exc:
             summary.errors[name] = str(exc)
-    record(sweep, observe(sweep, project, sources, refs))
+    seen = record(sweep, observe(sweep, project, sources, refs))
+    # Tasks the cancel stopped report themselves cancelled through their status files.
+    summary.cancelled += [tid for tid, _, _, after in seen.transitions if after == CANCELLED]
     now = now_iso()
     with sweep.update() as u:
         for tid, entry in u.tasks.items():

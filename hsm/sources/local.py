@@ -123,7 +123,8 @@ class LocalSource(Source):
             pid, start = status.get("pid"), status.get("pid_start")
             if runner_mod.alive(pid, start):
                 try:
-                    os.killpg(pid, signal.SIGTERM)  # the wrapper leads its own session
+                    # The wrapper alone: its trap stops the command and records why.
+                    os.kill(pid, signal.SIGTERM)
                 except ProcessLookupError:
                     continue
                 waiting.append((pid, start))
@@ -133,7 +134,7 @@ class LocalSource(Source):
             time.sleep(0.05)
         for pid, _ in waiting:
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session
             except ProcessLookupError:
                 pass
 

@@ -1,0 +1,207 @@
+"""Bad input: one line on stderr naming the problem, exit code 2, no traceback, nothing written.
+
+Every case runs the real CLI (`python -m hsm`) in a real project directory and compares the
+sweep outputs directory before and after: a refused command leaves it exactly as it was (for
+a project without sweeps: empty or absent).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from hsm.cli import cli
+from tests.cli.hsmproc import BIN, Project, job_command
+
+GOOD_SWEEP = f"grid:\n  x: [1, 2]\ncommand: \"{job_command()}\"\n"
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` (hidden ones included) with its bytes; directories as None."""
+    if not root.exists():
+        return {}
+    out: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = path.read_bytes() if path.is_file() else b"<dir>"
+    return out
+
+
+def assert_bad_input(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit 2, exactly one line on stderr holding every needle, no traceback, no stdout."""
+    shown = f"exit {result.returncode}\nstdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+    assert result.returncode == 2, shown
+    assert "Traceback" not in result.stderr, shown
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr\n{shown}"
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not named in the error\n{shown}"
+    assert result.stdout == "", f"nothing may go to stdout on bad input\n{shown}"
+    return lines[0]
+
+
+def _sweep(text: str) -> Callable[[Project], None]:
+    def setup(p: Project) -> None:
+        p.sweep_config(text)
+
+    return setup
+
+
+def _hsm_config(text: str) -> Callable[[Project], None]:
+    def setup(p: Project) -> None:
+        p.write("hsm_config.yaml", text)
+        p.sweep_config(GOOD_SWEEP)
+
+    return setup
+
+
+def _no_script(p: Project) -> None:
+    (p.root / "train.py").unlink()
+    p.sweep_config("grid:\n  lr: [0.1, 0.2]\n")
+
+
+CONFIG_CASES = {
+    "malformed YAML": (_sweep("grid:\n  x: [1, 2\n  y: 3\n"), ("sweep_config.yaml", "line ")),
+    "empty grid list": (_sweep("grid:\n  lr: []\n  bs: [1, 2]\n"), ("sweep_config.yaml", "grid.lr", "empty")),
+    "unequal paired lengths": (
+        _sweep("sweep:\n  paired:\n    - a: [1, 2, 3]\n      b: [1, 2]\n"),
+        ("sweep_config.yaml", "sweep.paired[0]", "equal length"),
+    ),
+    "unknown top-level key": (_sweep("grid:\n  lr: [1]\ngrdi:\n  bs: [2]\n"), ("sweep_config.yaml", "grdi")),
+    "missing training script": (_no_script, ("hsm_config.yaml", "training_script", "train.py")),
+    "unknown section in hsm_config.yaml": (
+        _hsm_config("paths:\n  training_script: train.py\nbogus_section:\n  a: 1\n"),
+        ("hsm_config.yaml", "bogus_section"),
+    ),
+    "malformed hsm_config.yaml": (
+        _hsm_config("paths: [train.py\ncompute:\n  disk_min_free_gb: 0.05\n"),
+        ("hsm_config.yaml", "line "),
+    ),
+}
+
+COMMANDS = {
+    "expand": ("expand", "sweeps/sweep_config.yaml"),
+    "run": ("run", "--sources", "local:1", "--poll-interval", "0.1"),
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("case", list(CONFIG_CASES))
+def test_bad_config_is_refused_before_anything_is_written(project: Project, case: str, command: str) -> None:
+    setup, needles = CONFIG_CASES[case]
+    setup(project)
+    result = project.hsm(*COMMANDS[command])
+    assert_bad_input(result, *needles)
+    assert project.output_entries() == []
+
+
+def test_run_with_an_unknown_strategy(project: Project) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    result = project.hsm("run", "--sources", "local:1", "--strategy", "nope")
+    assert_bad_input(result, "--strategy", "nope")
+    assert project.output_entries() == []
+
+
+def test_assign_with_an_unknown_strategy_changes_nothing(project: Project) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    sweep = project.expand("sweeps/sweep_config.yaml")
+    before = snapshot(project.outputs)
+    result = project.hsm("assign", sweep.name, "--sources", "local:1", "--strategy", "nope")
+    assert_bad_input(result, "--strategy", "nope")
+    assert snapshot(project.outputs) == before
+
+
+BAD_SPECS = {
+    "local:0": ("--sources", "local:0"),
+    "ssh": ("--sources", "ssh"),
+    "bogus:type:x:y": ("--sources", "bogus"),
+    "nosuchname": ("--sources", "nosuchname"),
+}
+
+
+@pytest.mark.parametrize("spec", list(BAD_SPECS))
+def test_run_with_a_malformed_source_spec(project: Project, spec: str) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    result = project.hsm("run", "--sources", spec, "--poll-interval", "0.1")
+    assert_bad_input(result, *BAD_SPECS[spec])
+    assert project.output_entries() == []
+
+
+@pytest.mark.parametrize("spec", list(BAD_SPECS))
+def test_assign_with_a_malformed_source_spec_changes_nothing(project: Project, spec: str) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    sweep = project.expand("sweeps/sweep_config.yaml")
+    before = snapshot(project.outputs)
+    result = project.hsm("assign", str(sweep), "--sources", spec)
+    assert_bad_input(result, *BAD_SPECS[spec])
+    assert snapshot(project.outputs) == before
+
+
+@pytest.mark.parametrize("command", [("status", "nope"), ("poll", "nope"), ("cancel", "nope"),
+                                     ("submit", "nope"), ("assign", "nope", "--sources", "local:1"),
+                                     ("run", "--resume", "nope")], ids=" ".join)
+def test_unknown_sweep_id(project: Project, command: tuple[str, ...]) -> None:
+    result = project.hsm(*command)
+    assert_bad_input(result, "nope")
+    assert project.output_entries() == []
+
+
+def test_unknown_sweep_id_next_to_an_existing_sweep(project: Project) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    project.expand("sweeps/sweep_config.yaml")
+    before = snapshot(project.outputs)
+    for command in (("status", "nope"), ("poll", "nope")):
+        assert_bad_input(project.hsm(*command), "nope")
+    assert snapshot(project.outputs) == before
+
+
+def test_step_wrapper_with_a_missing_config(project: Project) -> None:
+    result = project.shell("hsm-expand sweeps/absent.yaml")
+    line = assert_bad_input(result, "absent.yaml")
+    assert line.startswith("hsm-expand")
+    assert project.output_entries() == []
+
+
+def test_pipeline_stops_at_the_step_that_got_bad_input(project: Project) -> None:
+    project.sweep_config("grid:\n  lr: []\n")
+    result = project.shell("hsm-expand sweeps/sweep_config.yaml | hsm-assign --sources local:1 | hsm-submit")
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    assert "grid.lr" in result.stderr
+    assert result.stdout == ""
+    assert project.output_entries() == []
+
+
+def test_step_without_a_sweep_on_empty_stdin(project: Project) -> None:
+    result = project.hsm("poll", input="")
+    assert_bad_input(result, "sweep")
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [path]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            out += _commands(command, (*path, name))
+        else:
+            out.append((*path, name))
+    return out
+
+
+@pytest.mark.parametrize("path", _commands(cli), ids=lambda p: " ".join(("hsm", *p)))
+def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output, f"hsm {' '.join(path)} --help has no example:\n{result.output}"
+
+
+@pytest.mark.parametrize("wrapper", sorted(p.name for p in BIN.glob("hsm-*")))
+def test_every_step_wrapper_has_help_with_an_example(project: Project, wrapper: str) -> None:
+    result = project.shell(f"{wrapper} --help")
+    assert result.returncode == 0, result.stderr
+    assert "Example" in result.stdout
+    assert result.stdout.startswith(f"Usage: {wrapper}"), result.stdout[:200]
