@@ -199,7 +199,12 @@ def test_qsub_array_in_qstat_removed_by_qdel(testbed, tmp_path):
 
         local["qdel"](job_id)
         wait_for(lambda: set(qstat_lines(task_ids).values()) == {"C"}, 30, "qstat C for every task")
-        assert sorted(local["squeue"]("-h", "-r", "-t", "all", "-j", job_id, "-o", "%T").split()) == ["CANCELLED"] * 4
+        # qstat says C while Slurm may still be COMPLETING an element for a moment.
+        wait_for(
+            lambda: sorted(local["squeue"]("-h", "-r", "-t", "all", "-j", job_id, "-o", "%T").split()) == ["CANCELLED"] * 4,
+            30,
+            "squeue CANCELLED for every element",
+        )
     finally:
         local["scancel"][job_id].run(retcode=None)
 
