@@ -70,6 +70,10 @@ class ProjectConfig:
     arg_style: str
     hydra_run_dir: bool
     raw: dict[str, Any]
+    # False for one invocation given --no-verify-sync: SSH hosts' project copies are not checked.
+    verify_sync: bool = True
+    # The older `hpc:` section: defaults of every hpc source (its `default_queue` read as `queue`).
+    hpc: dict[str, Any] = field(default_factory=dict)
 
     def script_path(self) -> Path | None:
         """The training script as a path on this machine, or None when not configured."""
@@ -121,6 +125,14 @@ def _source(name: str, spec: Any, where: str, default_type: str | None, default_
         spec = {**spec, "host": name}
     options = {k: v for k, v in spec.items() if k not in {"type", "max_parallel_tasks", "max_parallel_jobs", "max_jobs", "enabled"}}
     return SourceConfig(name=name, type=kind, max_parallel_tasks=limit, enabled=enabled, options=options)
+
+
+def _hpc_defaults(section: Any, where: str) -> dict[str, Any]:
+    section = _mapping(section, where)
+    system = section.get("system")
+    if system is not None and system not in ("slurm", "pbs"):
+        raise BadInput(f"{where}.system: expected slurm or pbs, got {system!r}")
+    return {("queue" if k == "default_queue" else str(k)): v for k, v in section.items() if v is not None}
 
 
 def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
@@ -186,6 +198,7 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
         arg_style=arg_style,
         hydra_run_dir=_bool(execution.get("hydra_run_dir", True), f"{where}: execution.hydra_run_dir"),
         raw=data,
+        hpc=_hpc_defaults(data.get("hpc"), f"{where}: hpc"),
     )
 
 

@@ -109,14 +109,17 @@ class SshTarget:
         return shlex.join(["ssh", *self.ssh_options()])
 
     def remote_path(self, path: str) -> str:
-        """`HOST:PATH` for rsync. rsync 3.2.4+ does not word-split remote paths (`--protect-args` default)."""
-        return f"{self.host}:{path}"
+        """`HOST:PATH` for rsync; `~/x` is given as `x`, which rsync takes from the login's home.
+
+        With `--protect-args` no remote shell word-splits or expands the path.
+        """
+        return f"{self.host}:{login_relative(path)}"
 
     def rsync(self, sources: Sequence[str], dest: str, *, options: Sequence[str] = (), timeout: float = 600.0,
-              check: bool = True) -> proc.Result:
-        """rsync over this target's ssh; raises SourceError when it fails."""
+              check: bool = True, input: str | None = None) -> proc.Result:
+        """rsync over this target's ssh; raises SourceError when it fails. `input` feeds `--files-from=-`."""
         argv = ["rsync", "-a", "--protect-args", "-e", self.rsync_shell(), *options, *sources, dest]
-        result = proc.run(argv, timeout=timeout)
+        result = proc.run(argv, input=input, timeout=timeout)
         if check and not result.ok:
             raise SourceError(f"rsync with {self.host}: {result.describe()}")
         return result
@@ -128,6 +131,15 @@ class SshTarget:
     def key_id(self) -> str:
         """A short stable name for this target (for file names)."""
         return hashlib.sha1(repr(self).encode()).hexdigest()[:10]
+
+
+def login_relative(path: str) -> str:
+    """`~/x` as `x`, `~` as `.`: the names rsync and a command started by ssh use below the home dir."""
+    if path == "~" or path == "~/":
+        return "."
+    if path.startswith("~/"):
+        return path[2:].lstrip("/") or "."
+    return path
 
 
 def _last_line(text: str) -> str:

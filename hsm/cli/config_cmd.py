@@ -9,13 +9,18 @@ from pathlib import Path
 import click
 
 from hsm.cli.common import hsm_config_option, note, project_for, shown_path
-from hsm.errors import BadInput
+from hsm.errors import BadInput, HsmError
 from hsm.store import yaml_text
 
 
 @click.group()
 def config() -> None:
-    """Show or check the project configuration (hsm_config.yaml)."""
+    """Show or check the project configuration (hsm_config.yaml).
+
+    Example:
+
+        hsm config validate && hsm config show
+    """
 
 
 @config.command()
@@ -48,15 +53,18 @@ def show(hsm_config: Path | None) -> None:
 
 
 @config.command()
+@click.option("--check-sync", is_flag=True,
+              help="Also compare each enabled SSH source's project copy with this one (changes nothing).")
 @hsm_config_option
-def validate(hsm_config: Path | None) -> None:
+def validate(check_sync: bool, hsm_config: Path | None) -> None:
     """Check the configuration: it parses, the training script and interpreter exist.
 
-    Exits 2 and names the problem when something is wrong.
+    Exits 2 and names the problem when something is wrong. With --check-sync, exits 1
+    when an SSH host does not answer or holds a copy that a run would refuse.
 
     Example:
 
-        hsm config validate
+        hsm config validate --check-sync
     """
     project = project_for(hsm_config)
     where = shown_path(project.path) if project.path else "(no hsm_config.yaml: defaults)"
@@ -76,4 +84,37 @@ def validate(hsm_config: Path | None) -> None:
     for s in project.sources.values():
         state = "enabled" if s.enabled else "disabled"
         note(f"✓ Source {s.name}: {s.type}, up to {s.max_parallel_tasks} tasks, {state}")
+    if check_sync:
+        _check_sync(project)
     click.echo("valid")
+
+
+def _check_sync(project) -> None:  # type: ignore[no-untyped-def]
+    """Compare every enabled SSH source's project copy with this one; HsmError when a run would stop."""
+    from hsm.commands import sync as sync_cmd
+    from hsm.core.sourcespec import Source
+    from hsm.sync import describe_diff
+
+    sources = [Source(c.name, c.type, c.max_parallel_tasks, dict(c.options))
+               for c in project.sources.values() if c.enabled and c.type == "ssh"]
+    if not sources:
+        note("✓ No SSH sources: no project copies to check")
+        return
+    problems = []
+    for source in sources:
+        try:
+            report = sync_cmd.check(project, source, push=False)
+        except HsmError as exc:
+            note(f"✗ {source.name}: {exc}")
+            problems.append(source.name)
+            continue
+        if not report.diff:
+            note(f"✓ {source.name}: the project copy at {report.host}:{report.remote_dir} matches ({report.diff.mode})")
+        elif report.mode == "push":
+            note(f"⚠ {source.name}: {describe_diff(report.host, report.remote_dir, report.diff)} "
+                 "(sync: push, so hsm pushes this copy before the next submit)")
+        else:
+            note(f"✗ {source.name}: {describe_diff(report.host, report.remote_dir, report.diff)} (sync: verify: a run is refused)")
+            problems.append(source.name)
+    if problems:
+        raise HsmError(f"project copies not usable on: {', '.join(problems)}")

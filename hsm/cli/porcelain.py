@@ -8,17 +8,26 @@ from pathlib import Path
 
 import click
 
+from hsm import sync
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
 from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
-from hsm.cli.steps import report_poll, report_submit, sources_option
+from hsm.cli.steps import (
+    dependency_option,
+    no_verify_sync_option,
+    report_poll,
+    report_submit,
+    sources_option,
+    with_sync_check,
+)
 from hsm.commands import assign as assign_cmd
 from hsm.commands import cancel as cancel_cmd
 from hsm.commands import complete as complete_cmd
 from hsm.commands import expand as expand_cmd
 from hsm.commands import run as run_cmd
+from hsm.commands import sync as sync_cmd
 from hsm.commands.status import summarize
 from hsm.core.sourcespec import Source, resolve
-from hsm.errors import BadInput
+from hsm.errors import BadInput, HsmError
 from hsm.sources.detect import detect_scheduler
 from hsm.sweep import Sweep, list_sweeps
 
@@ -26,10 +35,20 @@ from hsm.sweep import Sweep, list_sweeps
 def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[Source]:  # type: ignore[no-untyped-def]
     """The sources named by SPEC, else the sweep's own enabled ones, else local."""
     if spec:
-        return assign_cmd.cap_sources(resolve(spec, project.sources, detect_scheduler()), parallel_limit)
+        return assign_cmd.cap_sources(
+            resolve(spec, project.sources, project.hpc.get("system") or detect_scheduler()), parallel_limit
+        )
     known = sweep.read_index().get("sources", {})
     own = [Source(n, e["type"], int(e["max_parallel"]), e.get("options", {})) for n, e in known.items() if not e.get("disabled")]
     return assign_cmd.cap_sources(own or resolve("local", project.sources), parallel_limit)
+
+
+def _check_sync(project, sources: list[Source]) -> None:  # type: ignore[no-untyped-def]
+    """Push and verify the SSH hosts' project copies before anything starts (unless --no-verify-sync)."""
+    if not project.verify_sync:
+        return
+    for report in sync_cmd.preflight(project, sources, warn=note):
+        note(f"✓ Project copy on {report.name} matches ({report.diff.mode}): {report.host}:{report.remote_dir}")
 
 
 def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:  # type: ignore[no-untyped-def]
@@ -85,10 +104,13 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:  # t
 @click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go.")
 @click.option("--sweep-id", help="Name of the new sweep dir.")
 @click.option("--resume", "resume", metavar="SWEEP", help="Drive an existing sweep to completion instead of expanding a new one.")
+@no_verify_sync_option
+@dependency_option
 @hsm_config_option
 def run(config: Path | None, sources_spec: str | None, strategy: str | None, seed: int | None, parallel_limit: int | None,
         max_tasks: int | None, count_only: bool, dry_run: bool, poll_interval: float, outputs: Path | None,
-        sweep_id: str | None, resume: str | None, hsm_config: Path | None) -> None:
+        sweep_id: str | None, resume: str | None, no_verify_sync: bool, dependency: str | None,
+        hsm_config: Path | None) -> None:
     """Run a sweep to completion: expand, assign, submit, then poll until every task is final.
 
     Exits 0 when every task completed, 1 when any failed. Ctrl-C stops only this driver:
@@ -99,28 +121,43 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         hsm run --config sweeps/sweep_config.yaml --sources local:4
     """
     project = project_for(hsm_config)
-    if project.path is not None:
-        note(f"✓ Using HSM config: {shown_path(project.path)}")
+
+    def using_config() -> None:
+        # Said once the inputs are known to be good: a refusal is one line, nothing more.
+        if project.path is not None:
+            note(f"✓ Using HSM config: {shown_path(project.path)}")
+
     if resume:
         if config is not None:
             raise BadInput("--resume: give either --config or --resume, not both")
         sweep, project = open_sweep(resume, hsm_config)
+        project = with_sync_check(project, no_verify_sync)
         sources = _sources_for(sweep, project, sources_spec, parallel_limit)
+        _check_sync(project, sources)
+        using_config()
     else:
+        project = with_sync_check(project, no_verify_sync)
         config = config or project.root / "sweeps" / "sweep_config.yaml"
         plan = expand_cmd.plan(config, project, max_tasks)
         if count_only:
             click.echo(f"Total parameter combinations: {plan.tasks}")
             return
         sources = assign_cmd.cap_sources(
-            resolve(sources_spec or "local", project.sources, detect_scheduler()), parallel_limit
+            resolve(sources_spec or "local", project.sources, project.hpc.get("system") or detect_scheduler()),
+            parallel_limit,
         )
         if dry_run:
             click.echo(plan_text(plan, sources))
             return
+        _check_sync(project, sources)
+        using_config()
         path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)
         sweep = Sweep.open(path)
         note(f"Sweep {sweep.id}: {plan.tasks} tasks in {shown_path(path)}")
+    if dependency:
+        # Kept with the hpc sources in the sweep, so every submit of this run passes it on.
+        sources = [Source(s.name, s.type, s.max_parallel, {**s.options, "dependency": dependency})
+                   if s.type == "hpc" else s for s in sources]
     if sources:
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
 
@@ -175,6 +212,10 @@ def status(sweep: str | None, show_all: bool, as_json: bool, hsm_config: Path | 
     click.echo(summary_table(summary))
     click.echo(f"Mean task duration: {duration_text(timing['mean_task_seconds'])}"
                + (f", wall time: {duration_text(timing['elapsed_seconds'])}" if timing["elapsed_seconds"] is not None else ""))
+    for name, info in summary["stranded"].items():
+        tids = info["tasks"]
+        shown = ", ".join(tids[:20]) + (f" and {len(tids) - 20} more" if len(tids) > 20 else "")
+        click.echo(f"Stranded on {name} (no answer since {info['since']}): {len(tids)} tasks: {shown}")
     failed = [t for t in summary["tasks"] if t["state"] == "failed"]
     if failed:
         click.echo("Failed tasks:")
@@ -212,10 +253,11 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls.")
+@no_verify_sync_option
 @hsm_config_option
 def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, seed: int | None,
              parallel_limit: int | None, retry_failed: bool, tasks: str | None, dry_run: bool,
-             poll_interval: float, hsm_config: Path | None) -> None:
+             poll_interval: float, no_verify_sync: bool, hsm_config: Path | None) -> None:
     """Finish a sweep: run its missing tasks (and failed ones with --retry-failed), on any sources.
 
     Missing tasks are those not completed and not running: pending, assigned or cancelled.
@@ -232,11 +274,48 @@ def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, 
         missing = complete_cmd.missing_tasks(index, retry_failed, chosen)
         note(f"{len(missing)} tasks would run: " + (", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")))
         return
+    project = with_sync_check(project, no_verify_sync)
     sources = _sources_for(s, project, sources_spec, parallel_limit)
+    _check_sync(project, sources)
     reopened = complete_cmd.reopen(s, retry_failed, tasks)
     note(f"Completing {s.id}: {len(reopened)} tasks to run on {', '.join(x.name for x in sources)}")
     assign_cmd.assign(s, sources, strategy or project.strategy, seed)
     _drive_and_report(s, project, poll_interval)
 
 
-COMMANDS = (run, status, cancel, complete)
+@click.command("sync")
+@click.option("--target", "target", required=True, metavar="SPEC",
+              help="The SSH source(s): ssh:NAME, NAME, a comma-separated list, or 'all'.")
+@click.option("--force", is_flag=True, help="Push even to a source with `sync: verify`, and do not fail on what still differs.")
+@hsm_config_option
+def sync_command(target: str, force: bool, hsm_config: Path | None) -> None:
+    """Push the project to SSH hosts and check their copies.
+
+    A source with `sync: push` (the default) gets the project copied with rsync; one with
+    `sync: verify` is only checked unless --force. Exits 1 when a copy still differs,
+    saying what differs.
+
+    Example:
+
+        hsm sync --target ssh:server1
+    """
+    project = project_for(hsm_config)
+    chosen = resolve(target, project.sources, detect_scheduler())
+    others = [s.name for s in chosen if s.type != "ssh"]
+    if others and target.strip() != "all":
+        raise BadInput(f"--target: {', '.join(others)}: not an SSH source (only SSH hosts hold a project copy)")
+    if not sync_cmd.ssh_sources(chosen):
+        raise BadInput(f"--target: '{target}' names no SSH source")
+    differ = []
+    for report in sync_cmd.sync_sources(project, chosen, force):
+        verb = "pushed to" if report.pushed else "checked at"
+        if report.diff:
+            note(f"✗ {report.name}: {verb} {report.host}:{report.remote_dir}; {sync.describe_diff(report.host, report.remote_dir, report.diff)}")
+            differ.append(report)
+        else:
+            note(f"✓ {report.name}: {verb} {report.host}:{report.remote_dir}; the copy matches ({report.diff.mode})")
+    if differ and not force:
+        raise HsmError(f"{len(differ)} of the project copies differ: " + ", ".join(r.name for r in differ))
+
+
+COMMANDS = (run, status, cancel, complete, sync_command)

@@ -8,11 +8,22 @@ sweep's lock, prints the sweep directory on standard output and exits, so they c
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from hsm.cli.common import echo_path, hsm_config_option, note, open_sweep, project_for, shown_path, sweep_argument
+from hsm.cli.common import (
+    echo_path,
+    hsm_config_option,
+    note,
+    open_sweep,
+    project_for,
+    shown_path,
+    sweep_argument,
+)
 from hsm.cli.render import plan_text, progress_line
 from hsm.commands import aggregate as aggregate_cmd
 from hsm.commands import assign as assign_cmd
@@ -21,7 +32,7 @@ from hsm.commands import health as health_cmd
 from hsm.commands import poll as poll_cmd
 from hsm.commands import submit as submit_cmd
 from hsm.commands.status import summarize
-from hsm.config import STRATEGIES
+from hsm.config import STRATEGIES, ProjectConfig
 from hsm.core.sourcespec import resolve
 from hsm.errors import HsmError
 from hsm.sources.detect import detect_scheduler
@@ -53,6 +64,19 @@ def sources_option(required: bool = True):  # type: ignore[no-untyped-def]
         )(func)
 
     return decorate
+
+
+def no_verify_sync_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--no-verify-sync`: start tasks on SSH hosts without checking their project copies."""
+    return click.option(
+        "--no-verify-sync", "no_verify_sync", is_flag=True,
+        help="Do not check that SSH hosts' project copies match this one (they are still pushed).",
+    )(func)
+
+
+def with_sync_check(project: ProjectConfig, no_verify_sync: bool) -> ProjectConfig:
+    """The project config for this invocation, with the SSH project check off when asked."""
+    return dataclasses.replace(project, verify_sync=False) if no_verify_sync else project
 
 
 @click.command()
@@ -101,25 +125,43 @@ def assign(sweep: str | None, sources_spec: str, strategy: str | None, seed: int
         hsm assign sweep_20261122_063133 --sources local:2,ssh:server1:8 --strategy least_loaded
     """
     s, project = open_sweep(sweep, hsm_config)
-    sources = assign_cmd.cap_sources(resolve(sources_spec, project.sources, detect_scheduler()), parallel_limit)
+    sources = assign_cmd.cap_sources(
+        resolve(sources_spec, project.sources, project.hpc.get("system") or detect_scheduler()), parallel_limit
+    )
     result = assign_cmd.assign(s, sources, strategy or project.strategy, seed)
     if result.total:
         note("Assigned " + ", ".join(f"{len(t)} to {n}" for n, t in result.assigned.items()))
     echo_path(s)
 
 
+def dependency_option(func):  # type: ignore[no-untyped-def]
+    """`--dependency afterok:ID`: Slurm/PBS jobs of hpc sources start only when it holds."""
+    return click.option(
+        "--dependency",
+        metavar="TYPE:ID",
+        default=None,
+        help="Scheduler dependency of the hpc sources' jobs, e.g. afterok:12345.",
+    )(func)
+
+
 @click.command()
 @sweep_argument
+@no_verify_sync_option
+@dependency_option
 @hsm_config_option
-def submit(sweep: str | None, hsm_config: Path | None) -> None:
+def submit(sweep: str | None, no_verify_sync: bool, dependency: str | None, hsm_config: Path | None) -> None:
     """Hand assigned tasks to their sources; a task is never submitted twice.
+
+    An SSH host gets the project pushed and checked first: a copy that differs from this
+    one is refused, with what differs.
 
     Example:
 
         hsm-expand sweeps/sweep_config.yaml | hsm-assign --sources local:2 | hsm-submit
     """
     s, project = open_sweep(sweep, hsm_config)
-    result = submit_cmd.submit(s, project)
+    project = with_sync_check(project, no_verify_sync)
+    result = submit_cmd.submit(s, project, dependency=dependency)
     report_submit(s, result)
     echo_path(s)
     if result.errors and not result.delivered:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hsm.clock import log_stamp
+from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
 from hsm.core.states import ACTIVE, FAILED, SUBMITTED, apply_observation
 from hsm.errors import HsmError
@@ -50,16 +50,35 @@ def observe(sweep: Sweep, project: ProjectConfig, sources: dict, refs: dict[str,
     return results
 
 
-def record(sweep: Sweep, results: dict[str, PollResult]) -> PollSummary:
-    """Fold observations into the index under the lock; log every transition."""
+def record(sweep: Sweep, results: dict[str, PollResult], index: dict | None = None) -> PollSummary:
+    """Fold observations into the index under the lock; log every transition.
+
+    A source that did not answer gets `unreachable_since` in its index entry (its active
+    tasks are stranded there); the first answer after that removes it. `index`, when
+    given, is what the caller read before polling: it says whether any source is back.
+    """
     summary = PollSummary()
-    if not any(r.observations for r in results.values()) and all(r.reachable for r in results.values()):
+    known = (index or {}).get("sources", {})
+    back = [n for n, r in results.items() if r.reachable and known.get(n, {}).get("unreachable_since")]
+    if not any(r.observations for r in results.values()) and all(r.reachable for r in results.values()) and not back:
         return summary
+    now = now_iso()
+    recovered: list[str] = []
     with sweep.update() as u:
         for name, result in results.items():
+            entry = u.index.get("sources", {}).get(name)
             if not result.reachable:
                 summary.unreachable[name] = result.error or "unreachable"
+                if entry is not None:
+                    entry.setdefault("unreachable_since", now)
+                    entry["unreachable_error"] = summary.unreachable[name]
+                    u.changed = True
                 continue
+            if entry is not None and entry.get("unreachable_since"):
+                entry.pop("unreachable_since", None)
+                entry.pop("unreachable_error", None)
+                recovered.append(name)
+                u.changed = True
             for tid, observed in result.observations.items():
                 entry = u.tasks.get(tid)
                 if entry is None or entry.get("source") != name:
@@ -85,6 +104,9 @@ def record(sweep: Sweep, results: dict[str, PollResult]) -> PollSummary:
                 sweep_lines.append(line)
         for name, lines in per_source.items():
             sweep.append_log(f"sources/{name}.log", lines)
+        for name in recovered:
+            sweep_lines.append(f"[{stamp}] INFO - poll: source {name} answers again")
+            sweep.append_log("health_status.log", [f"[{stamp}] INFO - Source {name} answers again"])
         for name, message in summary.unreachable.items():
             sweep_lines.append(f"[{stamp}] WARNING - poll: source {name} did not answer: {message}")
             sweep.append_log("health_status.log", [f"[{stamp}] WARNING - Health check failed for {name}: {message}"])
@@ -95,4 +117,4 @@ def record(sweep: Sweep, results: dict[str, PollResult]) -> PollSummary:
 def poll(sweep: Sweep, project: ProjectConfig) -> PollSummary:
     """One poll of every source that has unfinished tasks of this sweep."""
     index = sweep.read_index()
-    return record(sweep, observe(sweep, project, index.get("sources", {}), active_refs(index)))
+    return record(sweep, observe(sweep, project, index.get("sources", {}), active_refs(index)), index)

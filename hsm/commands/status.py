@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from hsm.clock import parse_iso
-from hsm.core.states import ORDER, is_final
+from hsm.core.states import ACTIVE, ORDER, is_final
 from hsm.sweep import Sweep
 
 
@@ -19,8 +19,14 @@ def summarize(sweep: Sweep, index: dict[str, Any] | None = None) -> dict[str, An
     durations: list[float] = []
     starts, ends = [], []
     rows = []
+    sources_meta = index.get("sources", {})
+    # Active tasks on a source whose last poll failed: hsm cannot say what became of them.
+    unreachable = {n for n, e in sources_meta.items() if e.get("unreachable_since")}
+    stranded: dict[str, list[str]] = {}
     for tid, t in tasks.items():
         source = t.get("source")
+        if source in unreachable and t["state"] in ACTIVE:
+            stranded.setdefault(source, []).append(tid)
         if source:
             per_source.setdefault(source, Counter())[t["state"]] += 1
         if isinstance(t.get("duration"), (int, float)) and t["state"] == "completed":
@@ -38,6 +44,7 @@ def summarize(sweep: Sweep, index: dict[str, Any] | None = None) -> dict[str, An
             "reason": t.get("reason"),
             "host": t.get("host"),
             "duration": t.get("duration"),
+            "stranded": source in stranded and t["state"] in ACTIVE,
         })
     total = len(tasks)
     finished = sum(counts[s] for s in ("completed", "failed", "cancelled"))
@@ -46,7 +53,6 @@ def summarize(sweep: Sweep, index: dict[str, Any] | None = None) -> dict[str, An
     if first and last and finished == total:
         a, b = parse_iso(first), parse_iso(last)
         elapsed = (b - a).total_seconds() if a and b else None
-    sources_meta = index.get("sources", {})
     return {
         "sweep_id": sweep.id,
         "path": str(sweep.root),
@@ -68,6 +74,14 @@ def summarize(sweep: Sweep, index: dict[str, Any] | None = None) -> dict[str, An
             "last_end": last,
             "elapsed_seconds": elapsed,
             "mean_task_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+        },
+        "stranded": {
+            name: {
+                "since": sources_meta[name].get("unreachable_since"),
+                "error": sources_meta[name].get("unreachable_error"),
+                "tasks": tids,
+            }
+            for name, tids in stranded.items()
         },
         "tasks": rows,
     }

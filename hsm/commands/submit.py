@@ -18,6 +18,7 @@ from hsm.errors import BadInput, HsmError
 from hsm.sources import make_source
 from hsm.sources.base import TaskRef
 from hsm.sweep import Sweep
+from hsm.sync import SyncMismatch
 
 # Outcome fields of an earlier attempt, cleared when a new one starts.
 _OUTCOME = ("host", "start", "end", "duration", "exit_code", "reason", "seen", "job")
@@ -31,8 +32,22 @@ class SubmitSummary:
     errors: dict[str, str] = field(default_factory=dict)  # source -> message
 
 
-def submit(sweep: Sweep, project: ProjectConfig) -> SubmitSummary:
-    """Deliver every assigned (or reserved but undelivered) task to its source."""
+def _record_jobs(sweep: Sweep, accepted: dict[str, dict]) -> None:
+    """Record what a source accepted, under the lock, for attempts still waiting for it."""
+    with sweep.update() as u:
+        for tid, fields in accepted.items():
+            entry = u.tasks.get(tid)
+            if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
+                    and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
+                entry.update(fields)
+                u.changed = True
+
+
+def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) -> SubmitSummary:
+    """Deliver every assigned (or reserved but undelivered) task to its source.
+
+    `dependency` (e.g. `afterok:123`) is passed to the schedulers of hpc sources.
+    """
     summary = SubmitSummary()
     now = now_iso()
     with sweep.update() as u:
@@ -58,15 +73,26 @@ def submit(sweep: Sweep, project: ProjectConfig) -> SubmitSummary:
         if name not in sources:
             summary.errors[name] = f"source '{name}' is not in the sweep's task_mapping.yaml"
             continue
+        settings = sources[name]
+        if dependency and settings.get("type") == "hpc":
+            settings = {**settings, "options": {**settings.get("options", {}), "dependency": dependency}}
         try:
-            result = make_source(name, sources[name], sweep, project).submit(refs)
-        except BadInput:
-            raise  # a broken template or config: retrying cannot help
+            source = make_source(name, settings, sweep, project)
+            # A scheduler source records each chunk's job ids before it submits the next.
+            submit_recording = getattr(source, "submit_recording", None)
+            if submit_recording is not None:
+                result = submit_recording(refs, lambda fields: _record_jobs(sweep, fields))
+            else:
+                result = source.submit(refs)
+        except (BadInput, SyncMismatch):
+            raise  # a broken template or config, a differing project copy: retrying cannot help
         except HsmError as exc:
             summary.errors[name] = str(exc)
             continue
         accepted.update(result.accepted)
         summary.delivered += [(tid, name) for tid in result.accepted]
+        if result.refused:
+            summary.errors[name] = next(iter(result.refused.values()))
     for name, refs in waiting.items():
         if name in sources:
             source = make_source(name, sources[name], sweep, project)
@@ -78,7 +104,8 @@ def submit(sweep: Sweep, project: ProjectConfig) -> SubmitSummary:
         with sweep.update() as u:
             for tid, fields in accepted.items():
                 entry = u.tasks.get(tid)
-                if entry is not None and entry["state"] == SUBMITTED and not entry.get("job"):
+                if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
+                        and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
                     entry.update(fields)
                     u.changed = True
             stamp = log_stamp()

@@ -17,4 +17,12 @@ def make_source(name: str, settings: dict[str, Any], sweep: Sweep, project: Proj
         from hsm.sources.local import LocalSource
 
         return LocalSource(name, settings, sweep, project)
+    if kind == "ssh":
+        from hsm.sources.ssh import SshSource
+
+        return SshSource(name, settings, sweep, project)
+    if kind == "hpc":
+        from hsm.sources.hpc import HpcSource
+
+        return HpcSource(name, settings, sweep, project)
     raise BadInput(f"source '{name}': type '{kind}' is not supported by this version of hsm")

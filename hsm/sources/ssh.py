@@ -1,0 +1,477 @@
+"""The SSH source: a detached runner on a remote host works through the sweep's queue.
+
+The host needs a Python 3 and rsync, nothing of hsm. Per command and host, hsm makes a
+fixed number of calls over one shared connection (hsm.transport), whatever the number
+of tasks:
+
+    submit   rsync the project (push mode), rsync the task files and the runner,
+             one ssh call that checks the project copy, queues the batch and starts the runner
+    poll     one ssh call: the runner's probe of every task on that host
+    collect  one rsync of what finished since the last collect (none when nothing did)
+    cancel   one ssh call: a cancel batch and a signal to every running task
+    health   one ssh call: free disk, load, memory
+
+The remote sweep dir mirrors the local one: `<project_dir>/<outputs dir>/<sweep_id>/`
+with `tasks/task_NNN/` and `.hsm/runners/<source>/`. The host-side code is
+`hsm.sources.ssh_host`, sent with each call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import posixpath
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hsm import runner as runner_mod
+from hsm import store, sync
+from hsm.config import ProjectConfig
+from hsm.errors import BadInput, SourceError
+from hsm.jobscript import Raw, render, template_text
+from hsm.sources import ssh_host
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.taskcmd import task_argv, wrapper_values
+from hsm.sweep import Sweep
+from hsm.transport import SshTarget, login_relative
+
+DEFAULT_PYTHON = "python3"
+SYNC_MODES = ("push", "verify")
+CALL_TIMEOUT = 120.0
+TASK_LOGS = ("status.yaml", "stdout.log", "stderr.log", "task_info.txt")
+COLLECTED = "collected"  # in the local runner dir: "TASK ATTEMPT" per task brought home
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """An SSH source's settings: the project-wide `ssh:` section overlaid with the source's own."""
+
+    name: str
+    target: SshTarget
+    project_dir: str | None  # as configured; None means the local project root's path
+    sweeps_dir: str | None
+    python: str
+    conda_env: str | None
+    sync_mode: str
+    sync_excludes: tuple[str, ...]
+    cleanup_remote_on_success: bool
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any], project: ProjectConfig) -> HostSettings:
+        """Read and check the settings; BadInput names the source and the key that is wrong."""
+        defaults = project.raw.get("ssh") or {}
+        where = f"source '{name}'"
+        if not isinstance(defaults, dict):
+            raise BadInput(f"{project.path or 'hsm_config.yaml'}: ssh: expected a mapping, got {type(defaults).__name__}")
+        merged: dict[str, Any] = {**defaults, **{k: v for k, v in options.items() if v is not None}}
+        connection = dict(merged)
+        if merged.get("compression"):
+            extra = connection.get("ssh_options") or []
+            connection["ssh_options"] = [*([extra] if isinstance(extra, str) else extra), "Compression=yes"]
+        host = merged.get("host") or name
+        if not isinstance(host, str):
+            raise BadInput(f"{where}: host: expected a host name, got {host!r}")
+        target = SshTarget.from_options(host, connection, where=where)
+        for key in ("project_dir", "sweeps_dir", "python_interpreter", "conda_env"):
+            value = merged.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise BadInput(f"{where}: {key}: expected a path or name, got {value!r}")
+        mode = merged.get("sync", "push")
+        if mode not in SYNC_MODES:
+            raise BadInput(f"{where}: sync: expected one of {', '.join(SYNC_MODES)}, got {mode!r}")
+        excludes = merged.get("sync_excludes") or []
+        if isinstance(excludes, str):
+            excludes = [excludes]
+        if not isinstance(excludes, list) or not all(isinstance(p, str) and p for p in excludes):
+            raise BadInput(f"{where}: sync_excludes: expected a list of rsync patterns, got {excludes!r}")
+        collection = project.raw.get("result_collection") or {}
+        cleanup = merged.get("cleanup_remote_on_success",
+                             collection.get("cleanup_remote_on_success", False) if isinstance(collection, dict) else False)
+        if not isinstance(cleanup, bool):
+            raise BadInput(f"{where}: cleanup_remote_on_success: expected true or false, got {cleanup!r}")
+        return cls(
+            name=name,
+            target=target,
+            project_dir=merged.get("project_dir"),
+            sweeps_dir=merged.get("sweeps_dir"),
+            python=merged.get("python_interpreter") or DEFAULT_PYTHON,
+            conda_env=merged.get("conda_env"),
+            sync_mode=mode,
+            sync_excludes=tuple(excludes),
+            cleanup_remote_on_success=cleanup,
+        )
+
+    def needs_home(self) -> bool:
+        """True when a configured path is relative to the login's home (`~/x` or `x`)."""
+        paths = [self.project_dir, self.sweeps_dir, self.python if "/" in self.python else None]
+        return any(p is not None and not p.startswith("/") for p in paths)
+
+    def project_path(self, local_root: Path, home: str | None = None) -> str:
+        """The project dir on the host; by default the same path as the local project root."""
+        return resolve_remote(self.project_dir or str(local_root), home, f"source '{self.name}': project_dir")
+
+    def task_python(self, home: str | None) -> str:
+        """The tasks' interpreter: a path made absolute (tasks start in the project dir), a bare name left to PATH."""
+        if "/" in self.python:
+            return resolve_remote(self.python, home, f"source '{self.name}': python_interpreter")
+        return self.python
+
+    def agent_python(self) -> str:
+        """The interpreter hsm's own calls use; ssh starts them in the home dir, so `~/x` is `x`."""
+        return login_relative(self.python)
+
+
+def resolve_remote(path: str, home: str | None, where: str = "path") -> str:
+    """A path on the host. `~`, `~/x` and a relative `x` are below the login's home: made
+    absolute when the home is known, else written `~/x` for the host to expand."""
+    if path.startswith("/"):
+        return posixpath.normpath(path)
+    if path.startswith("~") and path != "~" and not path.startswith("~/"):
+        raise BadInput(f"{where}: {path}: only ~/ (the login's own home) is understood, not ~user")
+    rest = path[1:].lstrip("/") if path.startswith("~") else path
+    base = home if home is not None else "~"
+    return posixpath.normpath(posixpath.join(base, rest)) if rest else base
+
+
+@functools.cache
+def _host_program() -> str:
+    return Path(ssh_host.__file__).read_text(encoding="utf-8")
+
+
+def call_host(target: SshTarget, python: str, action: str, request: dict[str, Any], *,
+              timeout: float = CALL_TIMEOUT, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, dict[str, Any]]:
+    """Run one action of `ssh_host` on the host (one ssh call); (exit code, answer)."""
+    payload = json.dumps({"program": _host_program(), "request": {**request, "action": action}})
+    result = target.run([python, "-c", ssh_host.BOOTSTRAP], input=payload, timeout=timeout, check=False)
+    if result.returncode not in ok_codes:
+        tail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        raise SourceError(f"{target.host}: {action}: {tail}")
+    try:
+        return result.returncode, json.loads(result.stdout)
+    except ValueError:
+        raise SourceError(f"{target.host}: {action}: unreadable answer {result.stdout[:200]!r}") from None
+
+
+def _homes_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hsm" / "ssh-homes.json"
+
+
+def _read_homes() -> dict[str, str]:
+    try:
+        data = json.loads(_homes_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _home_key(host: HostSettings) -> str:
+    return f"{host.target.host}-{host.target.key_id()}"
+
+
+def host_home(host: HostSettings) -> str:
+    """The login's home on a host: from this machine's cache, else asked (one ssh call) and cached.
+
+    The start of a runner checks it, so a stale entry costs a retry, never a wrong path.
+    """
+    known = _read_homes().get(_home_key(host))
+    if isinstance(known, str):
+        return known
+    _, answer = call_host(host.target, host.agent_python(), "home", {})
+    return remember_host_home(host, str(answer["home"]))
+
+
+def remember_host_home(host: HostSettings, home: str) -> str:
+    """Keep a host's home in this machine's cache (a project check learns it on the way)."""
+    homes = _read_homes()
+    if homes.get(_home_key(host)) != home:
+        try:
+            path = _homes_file()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store.atomic_write(path, json.dumps({**homes, _home_key(host): home}, indent=1, sort_keys=True))
+        except OSError:
+            pass  # a cache only
+    return home
+
+
+def forget_host_home(host: HostSettings) -> None:
+    """Drop a host's entry from this machine's cache of homes."""
+    key = _home_key(host)
+    homes = _read_homes()
+    if key in homes:
+        del homes[key]
+        try:
+            store.atomic_write(_homes_file(), json.dumps(homes, indent=1, sort_keys=True))
+        except OSError:
+            pass
+
+
+def conda_setup(env: str | None) -> str:
+    """Bash lines that activate a conda env on the host, finding conda where installers put it."""
+    if not env:
+        return ""
+    return (
+        "if ! command -v conda >/dev/null 2>&1; then\n"
+        "  for f in \"$HOME\"/miniconda3 \"$HOME\"/anaconda3 \"$HOME\"/miniforge3 \"$HOME\"/mambaforge /opt/conda; do\n"
+        "    if [[ -f $f/etc/profile.d/conda.sh ]]; then . \"$f/etc/profile.d/conda.sh\"; break; fi\n"
+        "  done\n"
+        "fi\n"
+        "if command -v conda >/dev/null 2>&1; then\n"
+        "  set +u; conda activate " + shlex.quote(env) + "; set -u\n"
+        "fi"
+    )
+
+
+def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
+    """healthy / degraded / unhealthy from a host's free disk, load and memory (seed 004 thresholds)."""
+    free = float(info.get("free_bytes") or 0)
+    load1 = float(info.get("load1") or 0.0)
+    cpus = int(info.get("cpus") or 1)
+    total, avail = info.get("mem_total"), info.get("mem_available")
+    used = 100.0 * (1 - avail / total) if total and avail is not None else 0.0
+    details = f"{free / 2**30:.1f}GB free, load {load1:.2f} on {cpus} CPUs, memory {used:.0f}% used"
+    if free < float(compute.get("disk_floor_mb", 200)) * 2**20:
+        return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False}
+    if free < float(compute.get("disk_min_free_gb", 3.0)) * 2**30 or load1 > 2 * cpus or used > 95:
+        return {"status": "degraded", "details": details, "ok": True}
+    return {"status": "healthy", "details": details, "ok": True}
+
+
+class SshSource(Source):
+    """Tasks run on one SSH host, at most `max_parallel` at once, by a runner that outlives hsm."""
+
+    type = "ssh"
+
+    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(name, settings, sweep, project)
+        self.host = HostSettings.from_options(name, self.options, project)
+        self.target = self.host.target
+        self._home: str | None = None
+
+    # --- paths ------------------------------------------------------------------------------
+
+    @property
+    def runner_dir(self) -> Path:
+        """The local staging copy of the runner dir (task.sh, runner.py) and hsm's notes."""
+        return self.sweep.paths.runner(self.name)
+
+    @property
+    def local_root(self) -> Path:
+        """The project root on this machine, as the sweep recorded it."""
+        return Path(self.sweep.metadata.get("project_root") or self.project.root)
+
+    def home(self, ask: bool = False) -> str | None:
+        """The login's home on the host, when a configured path needs it; None when not known yet.
+
+        A sweep keeps the home it was first submitted with (its remote paths must not
+        move). Submit (`ask`) takes it from this machine's cache of hosts, or asks the
+        host; before that, paths are sent as `~/x` and the host expands them.
+        """
+        if self._home is not None or not self.host.needs_home():
+            return self._home
+        cache = self.runner_dir / "host.json"
+        try:
+            self._home = str(json.loads(cache.read_text(encoding="utf-8"))["home"])
+            return self._home
+        except (OSError, ValueError, KeyError):
+            pass
+        if not ask:
+            return None
+        self._home = host_home(self.host)
+        self.runner_dir.mkdir(parents=True, exist_ok=True)
+        store.atomic_write(cache, json.dumps({"home": self._home}))
+        return self._home
+
+    def _forget_home(self) -> None:
+        forget_host_home(self.host)
+        (self.runner_dir / "host.json").unlink(missing_ok=True)
+        self._home = None
+
+    def remote_project(self) -> str:
+        """The project dir on the host."""
+        return self.host.project_path(self.local_root, self.home())
+
+    def remote_sweep(self) -> str:
+        """`<project_dir>/<outputs dir relative to the project>/<sweep_id>`, or below `sweeps_dir`."""
+        if self.host.sweeps_dir:
+            base = resolve_remote(self.host.sweeps_dir, self.home(), f"source '{self.name}': sweeps_dir")
+            return posixpath.join(base, self.sweep.id)
+        try:
+            rel = self.sweep.root.parent.relative_to(self.local_root)
+        except ValueError:
+            rel = Path("sweeps", "outputs")  # the sweep lives outside the project here
+        return posixpath.join(self.remote_project(), *rel.parts, self.sweep.id)
+
+    def remote_runner(self) -> str:
+        """The runner dir on the host: `.hsm/runners/<source>` of the remote sweep dir."""
+        return posixpath.join(self.remote_sweep(), self.runner_dir.relative_to(self.sweep.root).as_posix())
+
+    def remote_tasks(self) -> str:
+        """The tasks dir on the host."""
+        return posixpath.join(self.remote_sweep(), "tasks")
+
+    def call(self, action: str, request: dict[str, Any], **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """One action of `ssh_host` on this source's host."""
+        return call_host(self.target, self.host.agent_python(), action, request, **kwargs)
+
+    def excludes(self) -> list[str]:
+        """What a push leaves out: .git, __pycache__, the outputs dirs, `sync_excludes`."""
+        outputs = [self.project.outputs_dir, self.sweep.root.parent]
+        return sync.exclude_patterns(self.local_root, outputs, self.host.sync_excludes)
+
+    # --- submit -----------------------------------------------------------------------------
+
+    def _stage(self, tasks: list[TaskRef]) -> list[str]:
+        """Write task.sh, runner.py and every task's argv for the host; the paths to rsync."""
+        meta = self.sweep.metadata
+        project_dir = self.remote_project()
+        self.runner_dir.mkdir(parents=True, exist_ok=True)
+        wrapper = render(
+            template_text("task.sh", self.local_root),
+            wrapper_values(self.sweep, self.name, project_dir, setup=Raw(conda_setup(self.host.conda_env))),
+            "templates/task.sh",
+        )
+        for name, text in (("task.sh", wrapper), ("runner.py", Path(runner_mod.__file__).read_text(encoding="utf-8"))):
+            target = self.runner_dir / name
+            if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                store.atomic_write(target, text)
+        script = meta.get("training_script") or ""
+        remote_script = ""
+        if script:
+            local_script = Path(os.path.expanduser(script))
+            if local_script.is_absolute():
+                try:
+                    remote_script = posixpath.join(project_dir, local_script.relative_to(self.local_root).as_posix())
+                except ValueError:
+                    remote_script = script  # outside the project: the same path on the host
+            else:
+                remote_script = posixpath.join(project_dir, Path(script).as_posix())
+        python = self.host.task_python(self.home())
+        rel_runner = self.runner_dir.relative_to(self.sweep.root).as_posix()
+        files = ["sweep_config.yaml", "sweep_metadata.yaml", f"{rel_runner}/task.sh", f"{rel_runner}/runner.py"]
+        for task in tasks:
+            argv = task_argv(self.sweep, task.id, python=python, script=remote_script,
+                             task_dir=PurePosixPath(self.remote_tasks(), task.id))
+            store.atomic_write(self.sweep.paths.argv(task.id), "".join(a + "\0" for a in argv))
+            files += [f"tasks/{task.id}/params.yaml", f"tasks/{task.id}/argv"]
+        return files
+
+    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+        self.home(ask=True)  # every path written for the host is absolute
+        files = self._stage(tasks)
+        excludes = self.excludes()
+        project_dir = self.remote_project()
+        if self.host.sync_mode == "push":
+            sync.push(self.target, self.local_root, project_dir, excludes)
+        expected = sync.local_state(self.local_root, excludes) if self.project.verify_sync else None
+        self.target.rsync(
+            [f"{self.sweep.root}/"], self.target.remote_path(f"{self.remote_sweep()}/"),
+            options=["-r", "--mkpath", "--from0", "--files-from=-"], input="".join(f + "\0" for f in files),
+        )
+        batch = {
+            "tasks_dir": self.remote_tasks(),
+            "max_parallel": self.max_parallel,
+            "tasks": [[t.id, t.attempt] for t in tasks],
+        }
+        code, answer = self.call(
+            "start",
+            {"project_dir": project_dir, "runner_dir": self.remote_runner(), "expected": expected,
+             "batch": batch, "home": self.home()},
+            ok_codes=(0, ssh_host.MISMATCH, ssh_host.HOME_CHANGED),
+        )
+        if code == ssh_host.HOME_CHANGED:
+            # The paths were built with a home the host no longer has: build them again next time.
+            old = self.home()
+            self._forget_home()
+            raise SourceError(f"{self.target.host}: the home dir is {answer['home']}, not {old} as remembered; "
+                              "nothing was started, the next submit uses the new one")
+        if code == ssh_host.MISMATCH:
+            diff = sync.diff_states(expected or {}, answer["observed"])
+            raise sync.SyncMismatch(sync.mismatch_message(self.name, self.target.host, project_dir, diff))
+        return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
+
+    # --- poll, cancel, health ---------------------------------------------------------------
+
+    def poll(self, tasks: list[TaskRef]) -> PollResult:
+        request = {
+            "runner_dir": self.remote_runner(),
+            "tasks_dir": self.remote_tasks(),
+            "tasks": [[t.id, t.attempt, t.state, t.seen] for t in tasks],
+        }
+        try:
+            _, answer = self.call("poll", request)
+        except SourceError as exc:
+            # Nothing is known of these tasks now: none of them changes state.
+            return PollResult(reachable=False, error=str(exc))
+        return PollResult(reachable=True, observations=answer["tasks"])
+
+    def cancel(self, tasks: list[TaskRef]) -> None:
+        if not tasks:
+            return
+        self.call(
+            "cancel",
+            {"runner_dir": self.remote_runner(), "tasks_dir": self.remote_tasks(),
+             "tasks": [[t.id, t.attempt] for t in tasks]},
+            timeout=CALL_TIMEOUT + ssh_host.CANCEL_GRACE,
+        )
+
+    def health(self) -> dict[str, Any]:
+        try:
+            _, info = self.call("health", {"project_dir": self.remote_project()}, timeout=30)
+        except SourceError as exc:
+            return {"status": "unhealthy", "details": str(exc), "ok": False}
+        compute = self.sweep.metadata.get("compute") or self.project.compute
+        return classify_health(info, compute)
+
+    # --- collect ----------------------------------------------------------------------------
+
+    def _collected(self) -> set[tuple[str, int]]:
+        try:
+            lines = (self.runner_dir / COLLECTED).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return set()
+        out = set()
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                out.add((parts[0], int(parts[1])))
+        return out
+
+    def collect(self, tasks: list[TaskRef], final: bool = False) -> dict[str, Any]:
+        """Bring home what finished since the last collect, with the logs of running tasks.
+
+        A task that is home is not fetched again; nothing new means no rsync at all,
+        unless `final`, which also fetches every unfinished task's whole directory.
+        """
+        home = self._collected()
+        # Only attempts this source was handed (they have a job): others have nothing there.
+        handed = [t for t in tasks if t.job]
+        finished = [t for t in handed if t.state in ("completed", "failed", "cancelled") and (t.id, t.attempt) not in home]
+        active = [t for t in handed if t.state in ("submitted", "queued", "running")]
+        if not finished and not final:
+            return {"collected": 0}
+        if not finished and not active:
+            return {"collected": 0}
+        entries = [f"tasks/{t.id}/" for t in finished]
+        if final:
+            entries += [f"tasks/{t.id}/" for t in active]
+        else:
+            entries += [f"tasks/{t.id}/{name}" for t in active for name in TASK_LOGS]
+        self.target.rsync(
+            [self.target.remote_path(f"{self.remote_sweep()}/")], f"{self.sweep.root}/",
+            options=["-r", "--from0", "--files-from=-", "--ignore-missing-args"],
+            input="".join(e + "\0" for e in entries),
+        )
+        if finished:
+            self.runner_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.runner_dir / COLLECTED, "a", encoding="utf-8") as fh:
+                fh.write("".join(f"{t.id} {t.attempt}\n" for t in finished))
+        done = [t for t in finished if t.state == "completed"]
+        if done and self.host.cleanup_remote_on_success:
+            dirs = [login_relative(posixpath.join(self.remote_tasks(), t.id)) for t in done]
+            self.target.run(["rm", "-rf", "--", *dirs], timeout=CALL_TIMEOUT)
+        return {"collected": len(finished), "tasks": [t.id for t in finished]}
