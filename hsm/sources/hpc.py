@@ -1,0 +1,794 @@
+"""The HPC source: a sweep's tasks as throttled job arrays on Slurm or PBS/Torque.
+
+What differs between schedulers is a few pure hooks in `hsm.sources.slurm` and
+`hsm.sources.pbs` (argv to build, text to parse); this module does the rest, the same
+for both, on this machine or through a login host over SSH:
+
+    submit   per chunk of at most `max_array_size` tasks: a task list (one "TASK ATTEMPT"
+             per line, array index i -> line i+1) and a job script from templates/, then one
+             submit call whose job id is recorded before the next chunk goes. Chunks wait for
+             each other (`afterany`), so `max_parallel_tasks` (the array's `%` throttle) holds
+             for the whole source. A job is named after the sweep, the source and a hash of
+             its task attempts: a crash between the submit call and the record leaves a named
+             job that the next submit finds (one lookup call) instead of submitting again.
+    poll     one status call (squeue / qstat) for all the sweep's arrays, one read of the
+             tasks' status files (here, or one ssh call on the login host), and at most one
+             accounting call (sacct) for jobs the queue no longer shows.
+    cancel   one call cancelling every array.
+    health   one call (sinfo / qstat -q).
+    collect  with a login host, one rsync bringing finished task dirs home.
+
+A task's outcome is what its own status file says, corrected by the scheduler where the
+scheduler knows better (a walltime, memory or node kill), or what accounting says when the
+task wrote nothing. A job that left the queue with neither is failed `lost`, after a grace
+period: accounting and shared file systems lag behind the queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import re
+import shlex
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+from filelock import FileLock
+
+from hsm import proc, store
+from hsm import runner as runner_mod
+from hsm.config import ProjectConfig
+from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
+from hsm.errors import BadInput, SourceError
+from hsm.jobscript import Raw, render, template_text
+from hsm.runner import read_status
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.taskcmd import task_argv, wrapper_values
+from hsm.sweep import Sweep
+from hsm.transport import SshTarget
+
+SYSTEMS = ("slurm", "pbs")
+DEFAULT_MAX_ARRAY_SIZE = 1000  # Slurm's default MaxArraySize is 1001: indices 0..1000
+DEFAULT_TIMEOUT_WARNING = 60  # seconds before the walltime the wrapper is told (USR1)
+DEFAULT_LOST_GRACE = 60.0  # seconds a job may be gone before its task counts as lost
+DEFAULT_COMMAND_TIMEOUT = 60.0
+LOGIN_PYTHON = "python3"  # runs the status-file probe on a login host
+# Scheduler verdicts that overrule what the task wrapper recorded (it saw only a signal).
+SCHEDULER_REASONS = frozenset({"timeout", "oom", "node_fail", "preempted"})
+_STATUS_PRIVATE = ("schema", "task_id", "source", "pid", "pid_start")
+
+Record = Callable[[dict[str, dict[str, Any]]], None]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One chunk's job as the scheduler hooks render and submit it."""
+
+    name: str
+    size: int
+    throttle: int | None
+    log_dir: str
+    queue: str | None = None
+    walltime: str | None = None
+    resources: Any = None
+    timeout_warning: int = 0
+    extra: tuple[str, ...] = ()
+    dependency: tuple[str, ...] = ()
+
+
+def scheduler(system: str) -> ModuleType:
+    """The hooks module of `system` (slurm or pbs)."""
+    if system not in SYSTEMS:
+        raise BadInput(f"hpc system {system!r}: expected one of {', '.join(SYSTEMS)}")
+    return importlib.import_module(f"hsm.sources.{system}")
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def chunks(tasks: list[TaskRef], size: int) -> list[list[TaskRef]]:
+    """Tasks in id order, cut into arrays of at most `size` (indices 0..size-1 each)."""
+    ordered = sorted(tasks, key=lambda t: t.id)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def chunk_key(source: str, tasks: list[TaskRef]) -> str:
+    """A name for a chunk that depends only on its task attempts: the same after a crash and retry."""
+    digest = hashlib.sha1(source.encode())
+    for t in tasks:
+        digest.update(f"\n{t.id} {t.attempt}".encode())
+    return digest.hexdigest()[:10]
+
+
+def safe_name(text: str) -> str:
+    """`text` with only characters every scheduler accepts in a job name or file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def job_name(sweep_id: str, source: str, key: str) -> str:
+    """`hsm-SWEEP-SOURCE-KEY`: the sweep and source for people, the key for the crash check."""
+    return f"{job_prefix(sweep_id, source)}{key}"
+
+
+def job_prefix(sweep_id: str, source: str) -> str:
+    """What every job name of one source of one sweep starts with."""
+    return f"hsm-{safe_name(sweep_id)}-{safe_name(source)}-"
+
+
+def task_list_text(tasks: list[TaskRef]) -> str:
+    """One `TASK_ID ATTEMPT` line per array index."""
+    return "".join(f"{t.id} {t.attempt}\n" for t in tasks)
+
+
+def group_jobs(rows: list[tuple[str, str, str]], active: frozenset[str]) -> dict[str, tuple[str, bool]]:
+    """Lookup rows (job id, name, state) -> {name: (array job id, any element live)}.
+
+    Where elements are listed under ids of their own, the array's is the smallest.
+    """
+    out: dict[str, tuple[str, bool]] = {}
+
+    def number(job: str) -> int:
+        digits = re.match(r"\d+", job)
+        return int(digits.group(0)) if digits else 0
+
+    for job, name, state in rows:
+        live = state in active
+        if name in out:
+            known, was_live = out[name]
+            out[name] = (min(known, job, key=number), was_live or live)
+        else:
+            out[name] = (job, live)
+    return out
+
+
+def decide(
+    ref: TaskRef,
+    probe: Mapping[str, Any],
+    sched: str | None,
+    acct: tuple[str, int | None] | None,
+    *,
+    active: frozenset[str],
+    final: Mapping[str, tuple[str, str | None]],
+    since: float | None,
+    now: float,
+    grace: float,
+    accounting: bool = False,
+) -> tuple[dict[str, Any] | None, float | None]:
+    """What one poll makes of a task: (observation or None, when its job was first seen gone).
+
+    `probe` is what the status-file probe found (`status` of this attempt, its `mtime`, or
+    `unchanged`); `sched` the queue's state of the task's job (None: not listed); `acct`
+    accounting's (state, exit code); `accounting` whether accounting answered at all this
+    poll. Pure: `now` and the first time seen gone are passed in.
+    """
+    status = probe.get("status")
+    unchanged = bool(probe.get("unchanged"))
+    state = status.get("state") if status else (ref.state if unchanged else None)
+    acct_state, acct_code = acct if acct else (None, None)
+    verdict = sched if sched in final else (acct_state if acct_state in final else None)
+    running = sched in active or (sched is None and acct_state in active)
+
+    def from_status(**override: Any) -> dict[str, Any]:
+        obs = {k: v for k, v in (status or {}).items() if k not in _STATUS_PRIVATE}
+        obs["attempt"] = ref.attempt
+        if status:
+            obs["seen"] = probe.get("mtime")
+        obs.update(override)
+        return obs
+
+    def carried(state: str, reason: str | None) -> dict[str, Any]:
+        obs: dict[str, Any] = {"state": state, "attempt": ref.attempt}
+        if status:
+            obs.update({k: status[k] for k in ("host", "start") if status.get(k) is not None})
+        if reason:
+            obs["reason"] = reason
+        if acct_code is not None:
+            obs["exit_code"] = acct_code
+        return obs
+
+    if state in FINAL:
+        if status is None:  # folded already; cannot happen for an unfinished index entry
+            return None, None
+        if state == COMPLETED:
+            return from_status(), None
+        outcome = final.get(verdict or "")
+        code = status.get("exit_code")
+        signalled = state == "cancelled" or (isinstance(code, int) and code > 128)
+        if outcome and (outcome[1] in SCHEDULER_REASONS or (signalled and outcome[0] == "cancelled")):
+            # The wrapper saw only a signal (or its command die of one); the scheduler knows why.
+            return from_status(state=outcome[0], reason=outcome[1]), None
+        if running and signalled:
+            # Killed by a signal while the scheduler still holds the job: it may yet say why
+            # (a node failure, memory, preemption). Ask again next poll.
+            return None, None
+        return from_status(), None
+
+    if running:
+        if status is not None:
+            return from_status(), None
+        if not unchanged and ref.state == SUBMITTED:
+            return {"state": QUEUED, "attempt": ref.attempt}, None
+        return None, None
+
+    if verdict is not None:
+        outcome_state, reason = final[verdict]
+        if reason in SCHEDULER_REASONS or outcome_state == "cancelled":
+            return carried(outcome_state, reason), None
+        # Ended normally by the scheduler's account, but the task's own word has not
+        # arrived (a shared file system can lag): wait for it a while, then believe accounting.
+        since = since if since is not None else now
+        # Accounting that answers but lags behind the queue is worth a little longer: it has the exit code.
+        lagging = accounting and acct_state not in final and now - since < 2 * grace
+        if now - since < grace or lagging:
+            return (from_status() if status is not None else None), since
+        return carried(outcome_state, reason), since
+
+    since = since if since is not None else now
+    if now - since < grace:
+        return (from_status() if status is not None else None), since
+    return carried("failed", "lost"), since
+
+
+def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
+    """The status files of the requested task attempts; standard library only (it also runs on a login host).
+
+    Request: {"tasks_dir": DIR, "job_ids": bool, "tasks": [[id, attempt, seen], ...]}, `seen`
+    being the mtime already folded into the index. Answer per task: `status` and `mtime`
+    when this attempt's status changed, `unchanged` when it did not, and `job_id`, the id
+    the job script wrote for this attempt, when asked.
+    """
+    out: dict[str, Any] = {}
+    for tid, attempt, seen in request["tasks"]:
+        task_dir = os.path.join(request["tasks_dir"], tid)
+        path = os.path.join(task_dir, "status.yaml")
+        entry: dict[str, Any] = {}
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            mtime = None
+        if mtime is not None and mtime == seen:
+            entry["unchanged"] = True
+        elif mtime is not None:
+            status = read_status(Path(path))
+            if status is not None and status.get("attempt") == attempt:
+                entry["status"] = status
+                entry["mtime"] = mtime
+        if request.get("job_ids"):
+            try:
+                with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
+                    words = fh.read().split()
+            except OSError:
+                words = []
+            if len(words) >= 2 and words[0] == str(attempt):
+                entry["job_id"] = words[1]
+        out[tid] = entry
+    return out
+
+
+def probe_program() -> str:
+    """The probe as a self-contained Python program: request on stdin, answer on stdout."""
+    return "\n".join([
+        "from __future__ import annotations",
+        "import json, os, sys",
+        "from pathlib import Path",
+        "from typing import Any",
+        inspect.getsource(runner_mod._scalar),
+        inspect.getsource(runner_mod.read_status),
+        inspect.getsource(probe_statuses),
+        "json.dump(probe_statuses(json.load(sys.stdin)), sys.stdout)",
+    ])
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+# Other names of source keys (`default_queue` is the older `hpc:` section's).
+ALIASES = {"partition": "queue", "default_queue": "queue", "walltime": "default_walltime",
+           "resources": "default_resources"}
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise BadInput(f"{where}: expected a string, got {value!r}")
+    return str(value).strip()
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _number(value: Any, where: str, default: float, minimum: float = 0) -> float:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise BadInput(f"{where}: expected a number of at least {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _absolute(value: Any, where: str) -> str | None:
+    text = _text(value, where)
+    if text is not None and not text.startswith("/"):
+        raise BadInput(f"{where}: expected an absolute path on the cluster, got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class HpcSettings:
+    """An HPC source's settings: its options over the project's `hpc:` section over defaults."""
+
+    system: str
+    target: SshTarget | None
+    project_dir: str | None
+    sweeps_dir: str | None
+    queue: str | None
+    walltime: str | None
+    resources: Any
+    module_commands: tuple[str, ...]
+    conda_env: str | None
+    max_array_size: int
+    python_interpreter: str | None
+    dependency: tuple[str, ...]
+    timeout_warning: int
+    lost_grace: float
+    extra_directives: tuple[str, ...]
+    command_timeout: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_options(cls, name: str, options: Mapping[str, Any], project: ProjectConfig) -> "HpcSettings":
+        """Read and check the settings; BadInput names the source and the key that is wrong."""
+        where = f"source '{name}'"
+        merged: dict[str, Any] = {}
+        for layer in (project.hpc, options):
+            for key, value in layer.items():
+                if value is not None:
+                    merged[ALIASES.get(key, key)] = value
+        from hsm.sources.detect import detect_scheduler
+
+        system = merged.get("system")
+        if system is None and not merged.get("host"):
+            system = detect_scheduler()
+        if system not in SYSTEMS:
+            if system is None:
+                shown = "missing (needed with a login host)" if merged.get("host") else \
+                    "missing (and neither sbatch nor qsub is on PATH)"
+            else:
+                shown = repr(system)
+            raise BadInput(f"{where}: system: {shown}; expected one of {', '.join(SYSTEMS)}")
+        target = None
+        if merged.get("host"):
+            host = _text(merged["host"], f"{where}: host")
+            ssh_defaults = project.raw.get("ssh") or {}
+            target = SshTarget.from_options(str(host), merged, ssh_defaults if isinstance(ssh_defaults, dict) else {},
+                                            where=where)
+        resources = merged.get("default_resources")
+        if resources is not None and not isinstance(resources, (str, list)):
+            raise BadInput(f"{where}: default_resources: expected a string or a list, got {resources!r}")
+        max_array = merged.get("max_array_size", DEFAULT_MAX_ARRAY_SIZE)
+        if isinstance(max_array, bool) or not isinstance(max_array, int) or max_array < 1:
+            raise BadInput(f"{where}: max_array_size: expected a positive whole number, got {max_array!r}")
+        warning = merged.get("timeout_warning", DEFAULT_TIMEOUT_WARNING)
+        if isinstance(warning, bool) or not isinstance(warning, int) or warning < 0:
+            raise BadInput(f"{where}: timeout_warning: expected whole seconds (0: none), got {warning!r}")
+        return cls(
+            system=system,
+            target=target,
+            project_dir=_absolute(merged.get("project_dir"), f"{where}: project_dir") if target else None,
+            sweeps_dir=_absolute(merged.get("sweeps_dir"), f"{where}: sweeps_dir") if target else None,
+            queue=_text(merged.get("queue"), f"{where}: queue"),
+            walltime=_text(merged.get("default_walltime"), f"{where}: default_walltime"),
+            resources=resources,
+            module_commands=_strings(merged.get("module_commands"), f"{where}: module_commands"),
+            conda_env=_text(merged.get("conda_env"), f"{where}: conda_env"),
+            max_array_size=max_array,
+            python_interpreter=_text(merged.get("python_interpreter"), f"{where}: python_interpreter"),
+            dependency=_strings(merged.get("dependency"), f"{where}: dependency"),
+            timeout_warning=warning,
+            lost_grace=_number(merged.get("lost_grace"), f"{where}: lost_grace", DEFAULT_LOST_GRACE),
+            extra_directives=_strings(merged.get("extra_directives"), f"{where}: extra_directives"),
+            command_timeout=_number(merged.get("command_timeout"), f"{where}: command_timeout",
+                                    DEFAULT_COMMAND_TIMEOUT, minimum=1),
+            options=merged,
+        )
+
+
+# --- the source ------------------------------------------------------------------------------------
+
+
+class HpcSource(Source):
+    """Tasks run as job arrays of a Slurm or PBS scheduler, here or behind a login host."""
+
+    type = "hpc"
+
+    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(name, settings, sweep, project)
+        self.cfg = HpcSettings.from_options(name, self.options, project)
+        self.hooks = scheduler(self.cfg.system)
+        self.target = self.cfg.target
+
+    # paths: local ones are this machine's copy, cluster ones where the jobs see the sweep
+
+    @property
+    def local_root(self) -> Path:
+        """The sweep dir on this machine."""
+        return self.sweep.root
+
+    @property
+    def state_dir(self) -> Path:
+        """hsm's own bookkeeping for this source (never sent to the cluster)."""
+        return self.sweep.paths.internal / "hpc" / safe_name(self.name)
+
+    def cluster_root(self) -> PurePosixPath:
+        """The sweep dir as the jobs see it: the same path, or below `sweeps_dir` / `project_dir` on a login host."""
+        local = PurePosixPath(self.local_root.as_posix())
+        if self.target is None:
+            return local
+        if self.cfg.sweeps_dir:
+            return PurePosixPath(self.cfg.sweeps_dir) / self.sweep.id
+        if self.cfg.project_dir:
+            try:
+                return PurePosixPath(self.cfg.project_dir) / local.relative_to(self.local_project().as_posix())
+            except ValueError:
+                return local
+        return local
+
+    def local_project(self) -> Path:
+        """The project root on this machine."""
+        return Path(self.sweep.metadata.get("project_root") or self.project.root)
+
+    def cluster_project(self) -> PurePosixPath:
+        """The project root as the jobs see it."""
+        if self.target is not None and self.cfg.project_dir:
+            return PurePosixPath(self.cfg.project_dir)
+        return PurePosixPath(self.local_project().as_posix())
+
+    def cluster(self, relative: str) -> str:
+        """A path below the sweep dir as the jobs see it."""
+        return str(self.cluster_root() / relative)
+
+    @property
+    def wrapper_name(self) -> str:
+        """The rendered task wrapper, relative to the sweep dir."""
+        return f"scripts/task_{safe_name(self.name)}.sh"
+
+    # calls
+
+    def _call(self, argv: list[str], *, cwd: str | None = None, input: str | None = None,
+              timeout: float | None = None) -> proc.Result:
+        """Run a scheduler command here or on the login host; only ssh's own failure raises."""
+        timeout = timeout or self.cfg.command_timeout
+        if self.target is None:
+            return proc.run(argv, cwd=Path(cwd) if cwd else None, input=input, timeout=timeout)
+        remote = list(argv) if cwd is None else ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", cwd, *argv]
+        return self.target.run(remote, input=input, timeout=timeout, check=False)
+
+    # submit
+
+    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+        """Submit the tasks as job arrays; the caller records the job ids from the result."""
+        return self.submit_recording(tasks, lambda fields: None)
+
+    def submit_recording(self, tasks: list[TaskRef], record: Record) -> SubmitResult:
+        """Submit chunk by chunk, calling `record` with each chunk's job ids before the next goes."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Two submits of one sweep at once would both see these tasks unsubmitted.
+        with FileLock(str(self.state_dir / "submit.lock")):
+            tasks = self._unrecorded(tasks)
+            if not tasks:
+                return SubmitResult()
+            staged = self._stage(tasks)
+            if self.target is not None:
+                self._push(staged, tasks)
+            known = self._lookup()
+            prefix = job_prefix(self.sweep.id, self.name)
+            ours = {job.name for _, job, _ in staged}
+            previous = sorted(a for n, (a, live) in known.items() if live and n.startswith(prefix) and n not in ours)
+            result = SubmitResult()
+            for n, (part, job, script) in enumerate(staged):
+                if job.name in known:
+                    array_id = known[job.name][0]  # submitted before a crash: adopt it
+                else:
+                    deps = self.cfg.dependency + ((self.hooks.chain_dependency(previous),) if previous else ())
+                    argv = self.hooks.submit_argv(script, replace(job, dependency=deps))
+                    try:
+                        answer = self._call(argv, cwd=self.cluster("logs/jobs"))
+                        if not answer.ok:
+                            raise SourceError(answer.describe())
+                        array_id = self.hooks.parse_job_id(answer.stdout)
+                    except (SourceError, ValueError) as exc:
+                        # This chunk and the ones after it stay reserved: the next submit retries them.
+                        for later, _, _ in staged[n:]:
+                            result.refused.update({t.id: str(exc) for t in later})
+                        break
+                fields = {t.id: {"job": self.hooks.element(array_id, i), "attempt": t.attempt}
+                          for i, t in enumerate(part)}
+                record(fields)
+                result.accepted.update(fields)
+                previous = [array_id]
+            return result
+
+    def _unrecorded(self, tasks: list[TaskRef]) -> list[TaskRef]:
+        """The given attempts still reserved without a job (another submit may have done them)."""
+        entries = self.sweep.read_index()["tasks"]
+        keep = []
+        for t in tasks:
+            entry = entries.get(t.id, {})
+            if entry.get("state") == SUBMITTED and entry.get("attempt") == t.attempt and not entry.get("job") \
+                    and entry.get("source") == self.name:
+                keep.append(t)
+        return keep
+
+    def _setup(self) -> str:
+        lines = list(self.cfg.module_commands)
+        env = self.cfg.conda_env or self.sweep.metadata.get("conda_env")
+        if env:
+            lines.append('if command -v conda >/dev/null 2>&1; then eval "$(conda shell.bash hook)" && conda activate '
+                         + shlex.quote(env) + "; fi")
+        return "\n".join(lines)
+
+    def _script_path(self) -> str:
+        script = self.sweep.metadata.get("training_script") or ""
+        if not script:
+            return ""
+        local_project = self.local_project()
+        local_script = (local_project / os.path.expanduser(script)).resolve()
+        if self.target is None:
+            return str(local_script)
+        try:
+            return str(self.cluster_project() / local_script.relative_to(local_project.resolve()).as_posix())
+        except ValueError:
+            return str(local_script)
+
+    def _stage(self, tasks: list[TaskRef]) -> list[tuple[list[TaskRef], JobSpec, str]]:
+        """Write the wrapper, the tasks' argv files, and each chunk's task list and job script."""
+        paths = self.sweep.paths
+        for d in (paths.scripts / "job_scripts", paths.logs / "jobs"):
+            d.mkdir(parents=True, exist_ok=True)
+        project_dir = self.cluster_project()
+        wrapper = render(
+            template_text("task.sh", self.local_project()),
+            wrapper_values(self.sweep, self.name, project_dir, setup=Raw("")),
+            "templates/task.sh",
+        )
+        _write_if_changed(self.local_root / self.wrapper_name, wrapper)
+        python = self.cfg.python_interpreter or self.sweep.metadata["python_interpreter"]
+        script = self._script_path()
+        tasks_dir = self.cluster_root() / "tasks"
+        for t in tasks:
+            argv = task_argv(self.sweep, t.id, python=python, script=script, task_dir=tasks_dir / t.id)
+            store.atomic_write(paths.argv(t.id), "".join(a + "\0" for a in argv))
+        template = template_text(self.hooks.TEMPLATE, self.local_project())
+        staged = []
+        for part in chunks(tasks, self.cfg.max_array_size):
+            key = chunk_key(self.name, part)
+            job = JobSpec(
+                name=job_name(self.sweep.id, self.name, key),
+                size=len(part),
+                throttle=self.max_parallel,
+                log_dir=self.cluster("logs/jobs"),
+                queue=self.cfg.queue,
+                walltime=self.cfg.walltime,
+                resources=self.cfg.resources,
+                timeout_warning=self.cfg.timeout_warning,
+                extra=self.cfg.extra_directives,
+            )
+            base = f"scripts/job_scripts/chunk_{key}"
+            store.atomic_write(self.local_root / f"{base}.tasks", task_list_text(part))
+            text = render_job_script(self.hooks, template, job, {
+                "task_list": self.cluster(f"{base}.tasks"),
+                "tasks_dir": str(tasks_dir),
+                "wrapper": self.cluster(self.wrapper_name),
+                "setup": Raw(self._setup()),
+            }, f"templates/{self.hooks.TEMPLATE}")
+            store.atomic_write(self.local_root / f"{base}.sh", text)
+            staged.append((part, job, self.cluster(f"{base}.sh")))
+        return staged
+
+    def _push(self, staged: list[tuple[list[TaskRef], JobSpec, str]], tasks: list[TaskRef]) -> None:
+        """One rsync of exactly the files the jobs need (never a running task's status)."""
+        assert self.target is not None
+        files = ["sweep_config.yaml", "sweep_metadata.yaml", self.wrapper_name, "logs/jobs"]
+        for t in tasks:
+            files += [f"tasks/{t.id}/argv", f"tasks/{t.id}/params.yaml"]
+        for part, job, script in staged:
+            base = PurePosixPath(script).relative_to(self.cluster_root()).with_suffix("")
+            files += [f"{base}.sh", f"{base}.tasks"]
+        listing = self.state_dir / "push.list"
+        store.atomic_write(listing, "".join(f + "\n" for f in files if (self.local_root / f).exists()))
+        root = str(self.cluster_root())
+        self.target.rsync(
+            [str(self.local_root) + "/"],
+            self.target.remote_path(root + "/"),
+            options=["--files-from", str(listing), f"--rsync-path=mkdir -p {shlex.quote(root)} && rsync"],
+            timeout=max(self.cfg.command_timeout, 300.0),
+        )
+
+    def _lookup(self) -> dict[str, tuple[str, bool]]:
+        """This user's jobs by name (one call): what a crashed submit left, and the live arrays."""
+        try:
+            answer = self._call(self.hooks.lookup_argv())
+        except SourceError as exc:
+            raise SourceError(f"cannot list jobs before submitting: {exc}") from None
+        if self.hooks.status_error(answer):
+            raise SourceError(f"cannot list jobs before submitting: {answer.describe()}")
+        return group_jobs(self.hooks.parse_lookup(answer.stdout), self.hooks.ACTIVE)
+
+    # poll
+
+    def poll(self, tasks: list[TaskRef]) -> PollResult:
+        """One status call, one status-file probe, at most one accounting call."""
+        refs = [t for t in tasks if t.job]
+        if not refs:
+            return PollResult(reachable=True)
+        arrays = sorted({self.hooks.array_of(t.job) for t in refs})
+        try:
+            answer = self._call(self.hooks.status_argv(arrays))
+            error = self.hooks.status_error(answer)
+            if error:
+                return PollResult(reachable=False, error=error)
+            table = self.hooks.parse_status(answer.stdout)
+            files = self._probe(refs)
+        except SourceError as exc:
+            return PollResult(reachable=False, error=str(exc))
+        sched = {t.id: self.hooks.task_state(t.job, files.get(t.id, {}).get("job_id"), table) for t in refs}
+        acct: dict[str, tuple[str, int | None]] | None = None
+        asking = [t for t in refs if self._needs_accounting(files.get(t.id, {}), sched[t.id], t)]
+        if asking and self.hooks.HAS_ACCOUNTING:
+            acct = self._accounting(sorted({self.hooks.array_of(t.job) for t in asking}))
+        gone = self._load_gone()
+        now = time.time()
+        observations: dict[str, dict[str, Any]] = {}
+        still_gone: dict[str, list[Any]] = {}
+        for t in refs:
+            previous = gone.get(t.id)
+            since = previous[1] if previous and previous[0] == t.attempt else None
+            obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(t.job),
+                                active=self.hooks.ACTIVE, final=self.hooks.FINAL, since=since, now=now,
+                                grace=self.cfg.lost_grace, accounting=acct is not None)
+            if obs is not None:
+                observations[t.id] = obs
+            if since is not None and not (obs and obs.get("state") in FINAL):
+                still_gone[t.id] = [t.attempt, since]
+        if still_gone != gone:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            store.atomic_write(self.state_dir / "gone.json", json.dumps(still_gone))
+        return PollResult(reachable=True, observations=observations)
+
+    def _needs_accounting(self, probe: Mapping[str, Any], sched: str | None, ref: TaskRef) -> bool:
+        status = probe.get("status")
+        if status and status.get("state") in FINAL:
+            return False
+        return sched is None or self.hooks.FINAL.get(sched, ("", "x"))[1] in (None, "exit_code")
+
+    def _probe(self, refs: list[TaskRef]) -> dict[str, Any]:
+        request = {
+            "tasks_dir": str(self.cluster_root() / "tasks"),
+            "job_ids": self.hooks.SYSTEM == "pbs",
+            "tasks": [[t.id, t.attempt, t.seen] for t in refs],
+        }
+        if self.target is None:
+            return probe_statuses(request)
+        answer = self._call([LOGIN_PYTHON, "-c", probe_program()], input=json.dumps(request),
+                            timeout=max(self.cfg.command_timeout, 120.0))
+        if not answer.ok:
+            raise SourceError(f"status probe on {self.target.host}: {answer.describe()}")
+        try:
+            return json.loads(answer.stdout)
+        except ValueError:
+            raise SourceError(f"status probe on {self.target.host}: unreadable answer {answer.stdout[:200]!r}") from None
+
+    def _accounting(self, arrays: list[str]) -> dict[str, tuple[str, int | None]] | None:
+        """Accounting's word on the arrays; None when it fails or is switched off."""
+        argv = self.hooks.accounting_argv(arrays)
+        if not argv:
+            return None
+        try:
+            answer = self._call(argv)
+        except SourceError:
+            return None
+        return self.hooks.parse_accounting(answer.stdout) if answer.ok else None
+
+    def _load_gone(self) -> dict[str, list[Any]]:
+        try:
+            data = json.loads((self.state_dir / "gone.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    # cancel, health, collect
+
+    def cancel(self, tasks: list[TaskRef]) -> None:
+        """One cancel call for every array the tasks belong to."""
+        arrays = sorted({self.hooks.array_of(t.job) for t in tasks if t.job})
+        if not arrays:
+            return
+        answer = self._call(self.hooks.cancel_argv(arrays))
+        error = self.hooks.cancel_error(answer)
+        if error:
+            raise SourceError(error)
+
+    def health(self) -> dict[str, Any]:
+        """One call: is the scheduler answering, and are its nodes or queues usable."""
+        try:
+            answer = self._call(self.hooks.health_argv(), timeout=min(self.cfg.command_timeout, 30.0))
+        except SourceError as exc:
+            return {"status": "unhealthy", "details": str(exc), "ok": False}
+        return self.hooks.health_of(answer, self.cfg.queue)
+
+    def collect(self, tasks: list[TaskRef], final: bool = False) -> dict[str, Any]:
+        """With a login host: one rsync of the finished tasks' dirs (all of them with `final`)."""
+        if self.target is None:
+            return {"collected": 0}
+        done = self._collected()
+        wanted = [t for t in tasks if (final or t.state in FINAL) and (t.id, t.attempt) not in done]
+        if not wanted:
+            return {"collected": 0}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        listing = self.state_dir / "collect.list"
+        store.atomic_write(listing, "".join(f"tasks/{t.id}/\n" for t in wanted) + "logs/jobs/\n")
+        root = str(self.cluster_root())
+        self.target.rsync(
+            [self.target.remote_path(root + "/")],
+            str(self.local_root) + "/",
+            # A task reserved but never sent (its submit failed) has no dir there yet.
+            # A task's TMPDIR holds scratch files, not results.
+            options=["-r", "--ignore-missing-args", "--exclude=/tasks/*/tmp/", "--files-from", str(listing)],
+            timeout=max(self.cfg.command_timeout, 600.0),
+        )
+        finished = [f"{t.id} {t.attempt}\n" for t in wanted if t.state in FINAL]
+        if finished:
+            with open(self.state_dir / "collected", "a", encoding="utf-8") as fh:
+                fh.write("".join(finished))
+        return {"collected": len(wanted)}
+
+    def _collected(self) -> set[tuple[str, int]]:
+        try:
+            lines = (self.state_dir / "collected").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return set()
+        out = set()
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                out.add((parts[0], int(parts[1])))
+        return out
+
+
+def render_job_script(hooks: ModuleType, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:
+    """One chunk's job script: the scheduler's directives and the given paths in the template."""
+    try:
+        lines = hooks.directives(job)
+    except ValueError as exc:
+        raise BadInput(f"{name}: {exc}") from None
+    walltime = 0
+    if hasattr(hooks, "walltime_seconds"):
+        try:
+            walltime = hooks.walltime_seconds(job.walltime)
+        except ValueError as exc:
+            raise BadInput(f"default_walltime: {exc}") from None
+    return render(template, {
+        **values,
+        "directives": Raw("\n".join(lines)),
+        "job_name": job.name,
+        "walltime_seconds": walltime,
+        "timeout_warning": job.timeout_warning,
+    }, name)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.atomic_write(path, text)

@@ -1,0 +1,42 @@
+#!/bin/bash
+# hsm job script for PBS/Torque: one chunk of a sweep as a job array.
+# Rendered by hsm from templates/pbs.sh; a project may keep its own copy in <project>/templates/.
+#
+# Array index i runs the task on line i+1 of the chunk's task list ("TASK_ID ATTEMPT"),
+# through the same task wrapper as every other source. The array range and no-rerun are
+# given on qsub's command line, where every qsub reads them.
+{{directives}}
+set -euo pipefail
+
+task_list={{task_list}}
+tasks_dir={{tasks_dir}}
+wrapper={{wrapper}}
+walltime_seconds={{walltime_seconds}}
+timeout_warning={{timeout_warning}}
+# Torque names it PBS_ARRAYID, PBS Pro PBS_ARRAY_INDEX.
+index=${PBS_ARRAYID:-${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:?not started as an array job}}}
+
+line=$(sed -n "$((index + 1))p" "$task_list")
+read -r task attempt _ <<<"$line" || true
+if [[ -z ${task:-} || -z ${attempt:-} ]]; then
+  echo "hsm: no task for array index $index in $task_list" >&2
+  exit 2
+fi
+task_dir=$tasks_dir/$task
+# Which job ran this attempt, for `hsm poll`: qstat lists elements under their own ids.
+printf '%s %s\n' "$attempt" "${PBS_JOBID:-}" > "$task_dir/job_id.tmp.$$"
+mv -f "$task_dir/job_id.tmp.$$" "$task_dir/job_id"
+
+# Module and conda set-up often read unset variables or return nonzero harmlessly.
+set +eu
+{{setup}}
+set -eu
+
+# PBS sends only SIGTERM at the walltime, which the wrapper would take for a cancel:
+# warn it with USR1 first, so it records `timeout`. After the exec below, $$ is the wrapper.
+if (( walltime_seconds > 0 && timeout_warning > 0 )); then
+  ( sleep $(( walltime_seconds > timeout_warning ? walltime_seconds - timeout_warning : 0 )); kill -USR1 $$ ) \
+    </dev/null >/dev/null 2>&1 &
+fi
+
+exec bash "$wrapper" "$task_dir" "$attempt"

@@ -1,0 +1,44 @@
+#!/bin/bash
+# hsm job script for Slurm: one chunk of a sweep as a job array.
+# Rendered by hsm from templates/slurm.sh; a project may keep its own copy in <project>/templates/.
+#
+# Array index i runs the task on line i+1 of the chunk's task list ("TASK_ID ATTEMPT"),
+# through the same task wrapper as every other source: it writes the task's status.yaml,
+# its logs, its TMPDIR, and records `timeout` when Slurm sends USR1 before the time limit.
+#SBATCH --job-name=hsm-sweep_20260101_000000-cluster-0123456789
+#SBATCH --array=0-39%4
+#SBATCH --output=/scratch/p/sweeps/outputs/sweep_20260101_000000/logs/jobs/%x_%A_%a.out
+#SBATCH --no-requeue
+#SBATCH --signal=B:USR1@60
+#SBATCH --partition=gpu
+#SBATCH --time=12:00:00
+#SBATCH --nodes=1
+#SBATCH --ntasks=4
+#SBATCH --mem=32GB
+#SBATCH --account=lab
+set -euo pipefail
+
+task_list=/scratch/p/sweeps/outputs/sweep_20260101_000000/scripts/job_scripts/chunk_0123456789.tasks
+tasks_dir=/scratch/p/sweeps/outputs/sweep_20260101_000000/tasks
+wrapper=/scratch/p/sweeps/outputs/sweep_20260101_000000/scripts/task_cluster.sh
+index=${SLURM_ARRAY_TASK_ID:?not started as an array job}
+
+line=$(sed -n "$((index + 1))p" "$task_list")
+read -r task attempt _ <<<"$line" || true
+if [[ -z ${task:-} || -z ${attempt:-} ]]; then
+  echo "hsm: no task for array index $index in $task_list" >&2
+  exit 2
+fi
+task_dir=$tasks_dir/$task
+# Which job ran this attempt, for `hsm poll` (atomic, like the status file).
+printf '%s %s\n' "$attempt" "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" > "$task_dir/job_id.tmp.$$"
+mv -f "$task_dir/job_id.tmp.$$" "$task_dir/job_id"
+
+# Module and conda set-up often read unset variables or return nonzero harmlessly.
+set +eu
+module load python/3.9
+module load cuda/11.8
+set -eu
+
+# The wrapper takes over this process, so Slurm's signals (USR1 before the limit) reach it.
+exec bash "$wrapper" "$task_dir" "$attempt"
