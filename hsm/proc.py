@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from plumbum import local
-from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
-
 from hsm.errors import SourceError
 
 log = logging.getLogger("hsm.proc")
@@ -63,6 +60,11 @@ def run(
     check: bool = False,
 ) -> Result:
     """Run a program to completion; with `check`, raise SourceError when it fails."""
+    # plumbum is imported here, not at the top: it costs ~0.1 s, and most hsm commands
+    # (status, a local poll) never start a program.
+    from plumbum import local
+    from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+
     argv = [str(a) for a in argv]
     started = time.monotonic()
     kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}

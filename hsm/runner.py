@@ -318,12 +318,20 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     without a final status is failed with reason `lost`.
     """
     runner_dir = Path(request["runner_dir"])
-    tasks_dir = Path(request["tasks_dir"])
+    tasks_dir = str(request["tasks_dir"])
     is_alive = runner_alive(runner_dir)
-    started: dict[tuple[str, int], tuple[int, int] | None] | None = None
+    # An attempt the runner has not started has no status file yet: read the runner's
+    # record first and look at the files of started attempts only. This keeps an idle
+    # poll of a long queue to one file read instead of a stat per queued task.
+    started = read_started(runner_dir / "started")
     out: dict[str, Any] = {}
     for task, attempt, state, seen in request["tasks"]:
-        path = tasks_dir / task / "status.yaml"
+        key = (task, attempt)
+        if key not in started:
+            if is_alive and state == "submitted":
+                out[task] = {"state": "queued", "attempt": attempt}
+            continue
+        path = Path(f"{tasks_dir}/{task}/status.yaml")
         mtime = _mtime(path)
         if mtime is not None and (mtime != seen or state == "running"):
             status = read_status(path)
@@ -341,14 +349,7 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
                 continue
         if mtime is not None and mtime == seen:
             continue
-        # No status of this attempt yet.
-        if started is None:
-            started = read_started(runner_dir / "started")
-        key = (task, attempt)
-        if key not in started:
-            if is_alive and state == "submitted":
-                out[task] = {"state": "queued", "attempt": attempt}
-            continue
+        # Started, but no status of this attempt yet.
         proc = started[key]
         if (proc is not None and alive(*proc)) or (proc is None and is_alive):
             continue  # the wrapper is starting up

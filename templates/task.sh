@@ -28,39 +28,49 @@ export HSM_OUTPUT_DIR=$task_dir/results HSM_ATTEMPT=$attempt HSM_SOURCE=$source_
 # Every temporary file of the task stays in its own directory (seed 004).
 export TMPDIR=$task_dir/tmp TMP=$task_dir/tmp TEMP=$task_dir/tmp
 
-now() { TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
-micros() { local t=${EPOCHREALTIME:-}; if [[ -n $t ]]; then t=${t/[.,]/}; echo "$((10#$t))"; else echo "$(( $(date +%s) * 1000000 ))"; fi; }
-yq() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
+# Helpers set variables (printf -v) rather than print: a command substitution forks, and
+# these run a dozen times per task.
+now() { TZ=UTC printf -v "$1" '%(%Y-%m-%dT%H:%M:%SZ)T' -1; }
+micros() {
+  local t=${EPOCHREALTIME:-}
+  if [[ -n $t ]]; then t=${t/[.,]/}; printf -v "$1" '%d' "$((10#$t))"; else printf -v "$1" '%d' "$(( $(date +%s) * 1000000 ))"; fi
+}
+yq() { local s=${2//\'/\'\'}; printf -v "$1" "'%s'" "$s"; }
+
+yq q_task "$task_id"; yq q_source "$source_name"; yq q_host "$HOSTNAME"
 
 # status.yaml: flat `key: value` lines, strings single-quoted; the first line is the schema.
-common() {
-  printf 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
-    "$(yq "$task_id")" "$attempt" "$(yq "$source_name")" "$(yq "$HOSTNAME")" "$$" "$pid_start" "$start"
-}
 write_status() {
   local tmp=$status_file.tmp.$$
-  { common; printf '%s\n' "$@"; } > "$tmp" && mv -f "$tmp" "$status_file"
+  {
+    printf 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
+      "$q_task" "$attempt" "$q_source" "$q_host" "$$" "$pid_start" "$start"
+    printf '%s\n' "$@"
+  } > "$tmp" && mv -f "$tmp" "$status_file"
 }
 
 read -r -a proc_stat < /proc/$$/stat 2>/dev/null || proc_stat=()
 pid_start=${proc_stat[21]:-0}
-start=$(now)
-start_us=$(micros)
+now start
+micros start_us
 
 free_kb() { df -Pk "$task_dir" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "${avail:-0}"; }; }
 
 finish() {  # finish STATE EXIT_CODE REASON
-  local end_us duration
-  end_us=$(micros)
+  local end_us end duration ms q_reason
+  micros end_us
+  now end
   duration=$(( (end_us - start_us) / 1000 ))
+  printf -v ms '%03d' $((duration % 1000))
   local lines=("state: $1" "exit_code: $2")
-  [[ -n $3 ]] && lines+=("reason: $(yq "$3")")
-  write_status "${lines[@]}" "end: $(now)" "duration: $((duration / 1000)).$(printf '%03d' $((duration % 1000)))"
+  if [[ -n $3 ]]; then yq q_reason "$3"; lines+=("reason: $q_reason"); fi
+  write_status "${lines[@]}" "end: $end" "duration: $((duration / 1000)).$ms"
 }
 
 avail=$(free_kb)
 {
-  printf 'Disk space check for %s at %s:\n  Available: %s KB (required %s KB)\n' "$task_dir" "$(now)" "$avail" "$min_free_kb"
+  now checked
+  printf 'Disk space check for %s at %s:\n  Available: %s KB (required %s KB)\n' "$task_dir" "$checked" "$avail" "$min_free_kb"
 } >> "$info_file"
 if (( avail < min_free_kb )); then
   echo "Disk space check FAILED" >> "$info_file"
@@ -98,13 +108,15 @@ child=$!
 monitor=""
 if (( check_interval > 0 )); then
   (
-    sleeper=""
-    trap '[[ -n $sleeper ]] && kill "$sleeper" 2>/dev/null; exit 0' TERM
+    # $! (not a variable set after it) names the sleep even when TERM lands right after the
+    # fork; before the first sleep it is still the command's pid, which is left alone.
+    trap '[[ $! != "$child" ]] && kill "$!" 2>/dev/null; exit 0' TERM
     while :; do
-      sleep "$check_interval" & sleeper=$!; wait "$sleeper"
+      sleep "$check_interval" & wait "$!"
       avail=$(free_kb)
       if (( avail < floor_kb )); then
-        printf 'Disk space below floor at %s: %s KB < %s KB; stopping the task\n' "$(now)" "$avail" "$floor_kb" >> "$info_file"
+        now checked
+        printf 'Disk space below floor at %s: %s KB < %s KB; stopping the task\n' "$checked" "$avail" "$floor_kb" >> "$info_file"
         kill -USR2 $$
         exit 0
       fi

@@ -164,6 +164,17 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
     _drive_and_report(sweep, project, poll_interval)
 
 
+def _json_summary(summary: dict) -> str:
+    """The summary as indented JSON with one compact line per task.
+
+    json's C encoder is not used with `indent`: on 100,000 tasks an indented dump takes
+    four times as long, and one line per task is easier to grep anyway.
+    """
+    head = json.dumps({k: v for k, v in summary.items() if k != "tasks"}, indent=2)
+    rows = ",\n".join("    " + json.dumps(task, ensure_ascii=False) for task in summary["tasks"])
+    return head[:-2] + ',\n  "tasks": [\n' + rows + ("\n" if rows else "") + "  ]\n}"
+
+
 @click.command()
 @click.argument("sweep", required=False)
 @click.option("--all", "show_all", is_flag=True, help="One line per sweep in the outputs directory.")
@@ -202,7 +213,7 @@ def status(sweep: str | None, show_all: bool, as_json: bool, hsm_config: Path | 
     s, _ = open_sweep(sweep, hsm_config)
     summary = summarize(s)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(_json_summary(summary))
         return
     timing = summary["timing"]
     click.echo(f"Sweep Status: {summary['sweep_id']}")

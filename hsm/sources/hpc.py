@@ -49,7 +49,7 @@ from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.runner import read_status
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import task_argv, wrapper_values
+from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
 
@@ -567,9 +567,8 @@ class HpcSource(Source):
         python = self.cfg.python_interpreter or self.sweep.metadata["python_interpreter"]
         script = self._script_path()
         tasks_dir = self.cluster_root() / "tasks"
-        for t in tasks:
-            argv = task_argv(self.sweep, t.id, python=python, script=script, task_dir=tasks_dir / t.id)
-            store.atomic_write(paths.argv(t.id), "".join(a + "\0" for a in argv))
+        write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=script,
+                         task_dir=lambda tid: tasks_dir / tid)
         template = template_text(self.hooks.TEMPLATE, self.local_project())
         staged = []
         for part in chunks(tasks, self.cfg.max_array_size):

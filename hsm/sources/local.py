@@ -16,7 +16,7 @@ from hsm import store
 from hsm.jobscript import Raw, render, template_text
 from hsm.proc import spawn_detached
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import task_argv, wrapper_values
+from hsm.sources.taskcmd import wrapper_values, write_argv_files
 
 CANCEL_GRACE = 10.0  # seconds a cancelled task gets to write its final status
 
@@ -57,10 +57,8 @@ class LocalSource(Source):
             store.atomic_write(target, wrapper)
         script = meta.get("training_script") or ""
         script_path = str((project_dir / os.path.expanduser(script)).resolve()) if script else ""
-        for task in tasks:
-            argv = task_argv(self.sweep, task.id, python=meta["python_interpreter"], script=script_path,
-                             task_dir=self.sweep.paths.task(task.id))
-            store.atomic_write(self.sweep.paths.argv(task.id), "".join(a + "\0" for a in argv))
+        write_argv_files(self.sweep, [t.id for t in tasks], python=meta["python_interpreter"], script=script_path,
+                         task_dir=self.sweep.paths.task)
         self._write_batch("submit", {
             "tasks_dir": str(self.sweep.paths.tasks),
             "max_parallel": self.max_parallel,

@@ -35,7 +35,7 @@ from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.sources import ssh_host
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import task_argv, wrapper_values
+from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget, login_relative
 
@@ -353,10 +353,10 @@ class SshSource(Source):
         python = self.host.task_python(self.home())
         rel_runner = self.runner_dir.relative_to(self.sweep.root).as_posix()
         files = ["sweep_config.yaml", "sweep_metadata.yaml", f"{rel_runner}/task.sh", f"{rel_runner}/runner.py"]
+        remote_tasks = self.remote_tasks()
+        write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=remote_script,
+                         task_dir=lambda tid: PurePosixPath(remote_tasks, tid))
         for task in tasks:
-            argv = task_argv(self.sweep, task.id, python=python, script=remote_script,
-                             task_dir=PurePosixPath(self.remote_tasks(), task.id))
-            store.atomic_write(self.sweep.paths.argv(task.id), "".join(a + "\0" for a in argv))
             files += [f"tasks/{task.id}/params.yaml", f"tasks/{task.id}/argv"]
         return files
 

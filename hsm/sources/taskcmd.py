@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import PurePath
+from typing import Callable, Iterable
 from typing import Any
 
 from hsm import store
@@ -22,7 +24,7 @@ def task_argv(sweep: Sweep, tid: str, *, python: str, script: str, task_dir: Pur
     params = task_params(sweep, tid)
     template = None
     if meta.get("command"):
-        template = command.parse_template(meta["command"], list(params), "sweep_config.yaml: command")
+        template = _template_tokens(meta["command"], tuple(params))
     extra: list[str] = []
     if meta.get("arg_style", "hydra") == "hydra" and meta.get("hydra_run_dir", True) and template is None:
         # Each task's Hydra outputs go to its own results/, not to a shared timestamped dir.
@@ -42,6 +44,22 @@ def task_argv(sweep: Sweep, tid: str, *, python: str, script: str, task_dir: Pur
         context=context,
         extra_overrides=extra,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _template_tokens(template: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    # Split once per submit, not once per task.
+    return tuple(command.parse_template(template, list(names), "sweep_config.yaml: command"))
+
+
+def write_argv_files(sweep: Sweep, tasks: Iterable[str], *, python: str, script: str,
+                     task_dir: Callable[[str], PurePath]) -> None:
+    """Write each task's `argv` (NUL-separated) for a host where its dir is `task_dir(id)`."""
+    store.write_inputs({
+        sweep.paths.argv(tid): "".join(a + "\0" for a in task_argv(sweep, tid, python=python, script=script,
+                                                                  task_dir=task_dir(tid)))
+        for tid in tasks
+    })
 
 
 def wrapper_values(sweep: Sweep, source: str, project_dir: PurePath, setup: str) -> dict[str, object]:
