@@ -70,6 +70,15 @@ def alive(pid: int | None, start: int | None) -> bool:
     return now is not None and (not start or now == start)
 
 
+def free_kb(path: str) -> int:
+    """Free disk for an unprivileged user at `path`, in KB (0 when it cannot be read)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize // 1024
+
+
 def read_status(path: Path) -> dict[str, Any] | None:
     """Read a status.yaml written by task.sh: flat `key: value` lines."""
     try:
@@ -134,6 +143,10 @@ class Runner:
         self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
         self.revoked: set[tuple[str, int]] = set()
         self.max_parallel = 1
+        # Free-disk floor and check interval of the sweep (seed 004): the runner watches the
+        # disk for all its tasks at once, instead of a monitor process in every task.
+        self.disk: dict[str, int] = {}
+        self.disk_signalled: set[int] = set()
         self.lock_fd: int | None = None
         self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")
         self.started_fh = open(runner_dir / "started", "a", encoding="utf-8")
@@ -181,6 +194,8 @@ class Runner:
                 continue
             if "max_parallel" in batch:
                 self.max_parallel = max(1, int(batch["max_parallel"]))
+            if isinstance(batch.get("disk"), dict):
+                self.disk = {k: int(v) for k, v in batch["disk"].items()}
             tasks_dir = batch.get("tasks_dir", "")
             for task, attempt in batch.get("tasks", []):
                 key = (task, int(attempt))
@@ -215,12 +230,21 @@ class Runner:
             self.started_fh.flush()
             self.started[key] = None
             try:
+                for sub in ("results", "tmp"):
+                    os.makedirs(os.path.join(task_dir, sub), exist_ok=True)
+                env = None
+                if self.disk:
+                    # The wrapper checks this figure against its minimum instead of running df,
+                    # and leaves the watching of the floor to this runner.
+                    env = {**os.environ, "HSM_DISK_FREE_KB": str(free_kb(task_dir)),
+                           "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"}
                 proc = subprocess.Popen(
                     ["bash", str(self.dir / "task.sh"), task_dir, str(attempt)],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=self.log,
                     start_new_session=True,
+                    env=env,
                 )
             except OSError as exc:
                 _log(self.log, f"could not start {task} attempt {attempt}: {exc}")
@@ -230,6 +254,23 @@ class Runner:
             self.started_fh.flush()
             self.started[key] = (proc.pid, start)
             self.running[proc.pid] = (proc, task, attempt)
+
+    def watch_disk(self, tasks_dir: str) -> None:
+        """Stop every running task (SIGUSR2: failed, reason disk) when free disk is below the floor."""
+        floor = self.disk.get("floor_kb", 0)
+        if not self.running or not floor:
+            return
+        free = free_kb(tasks_dir)
+        if free >= floor:
+            return
+        for pid, (_, task, attempt) in self.running.items():
+            if pid not in self.disk_signalled:
+                _log(self.log, f"disk below floor ({free} KB < {floor} KB): stopping {task} attempt {attempt}")
+                self.disk_signalled.add(pid)
+                try:
+                    os.kill(pid, signal.SIGUSR2)
+                except ProcessLookupError:
+                    pass
 
     def reap(self) -> bool:
         """Forget finished tasks; True when a slot came free."""
@@ -254,6 +295,7 @@ class Runner:
         signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
         idle_since: float | None = None
         last_scan = 0.0
+        last_disk = time.monotonic()
         try:
             while True:
                 now = time.monotonic()
@@ -271,6 +313,11 @@ class Runner:
                     self.scan()
                     last_scan = now
                 self.start_next()
+                interval = self.disk.get("interval", 0)
+                if interval > 0 and now - last_disk >= interval and self.running:
+                    last_disk = now
+                    any_task = next(iter(self.running.values()))
+                    self.watch_disk(os.path.dirname(any_task[0].args[2]))
                 if not self.running and not self.pending:
                     idle_since = idle_since or now
                     if now - idle_since >= LINGER:

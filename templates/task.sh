@@ -22,7 +22,7 @@ task_id=${task_dir##*/}
 status_file=$task_dir/status.yaml
 info_file=$task_dir/task_info.txt
 
-mkdir -p "$task_dir/results" "$task_dir/tmp"
+[[ -d $task_dir/results && -d $task_dir/tmp ]] || mkdir -p "$task_dir/results" "$task_dir/tmp"
 export HSM_TASK_ID=$task_id HSM_TASK_DIR=$task_dir HSM_SWEEP_ID=$sweep_id
 export HSM_OUTPUT_DIR=$task_dir/results HSM_ATTEMPT=$attempt HSM_SOURCE=$source_name
 # Every temporary file of the task stays in its own directory (seed 004).
@@ -67,7 +67,11 @@ finish() {  # finish STATE EXIT_CODE REASON
   write_status "${lines[@]}" "end: $end" "duration: $((duration / 1000)).$ms"
 }
 
-avail=$(free_kb)
+# A runner that starts this task has just measured the free disk (and watches the floor
+# while the task runs); run on its own, the wrapper measures and watches itself.
+if [[ -n ${HSM_DISK_FREE_KB:-} ]]; then avail=$HSM_DISK_FREE_KB; else avail=$(free_kb); fi
+disk_watched=${HSM_DISK_WATCHED:-0}
+unset HSM_DISK_FREE_KB HSM_DISK_WATCHED
 {
   now checked
   printf 'Disk space check for %s at %s:\n  Available: %s KB (required %s KB)\n' "$task_dir" "$checked" "$avail" "$min_free_kb"
@@ -106,7 +110,7 @@ cd "$project_dir" || { finish failed 1 exit_code; exit 1; }
 child=$!
 
 monitor=""
-if (( check_interval > 0 )); then
+if (( check_interval > 0 )) && [[ $disk_watched != 1 ]]; then
   (
     # $! (not a variable set after it) names the sleep even when TERM lands right after the
     # fork; before the first sleep it is still the command's pid, which is left alone.

@@ -16,7 +16,7 @@ from hsm import store
 from hsm.jobscript import Raw, render, template_text
 from hsm.proc import spawn_detached
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import wrapper_values, write_argv_files
+from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
 
 CANCEL_GRACE = 10.0  # seconds a cancelled task gets to write its final status
 
@@ -62,6 +62,7 @@ class LocalSource(Source):
         self._write_batch("submit", {
             "tasks_dir": str(self.sweep.paths.tasks),
             "max_parallel": self.max_parallel,
+            "disk": disk_watch(self.sweep),
             "tasks": [[t.id, t.attempt] for t in tasks],
         })
         self._ensure_runner()

@@ -35,7 +35,7 @@ from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.sources import ssh_host
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import wrapper_values, write_argv_files
+from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget, login_relative
 
@@ -375,6 +375,7 @@ class SshSource(Source):
         batch = {
             "tasks_dir": self.remote_tasks(),
             "max_parallel": self.max_parallel,
+            "disk": disk_watch(self.sweep),
             "tasks": [[t.id, t.attempt] for t in tasks],
         }
         code, answer = self.call(

@@ -74,3 +74,10 @@ def wrapper_values(sweep: Sweep, source: str, project_dir: PurePath, setup: str)
         "check_interval": int(compute.get("disk_check_interval", 300)),
         "setup": setup,
     }
+
+
+def disk_watch(sweep: Sweep) -> dict[str, int]:
+    """The disk thresholds a runner applies to its tasks (part of every queue batch)."""
+    values = wrapper_values(sweep, "", PurePath("."), setup="")
+    return {"min_free_kb": int(values["min_free_kb"]), "floor_kb": int(values["floor_kb"]),
+            "interval": int(values["check_interval"])}
