@@ -355,6 +355,38 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
+def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
+    """Stop the running wrappers of these attempts; kill what outlives `grace` seconds.
+
+    Used by a cancel in case the runner is gone while its tasks still run. The wrapper
+    alone gets TERM: its trap stops the command and writes the final status, which a
+    signal to its whole group could cut short. Returns (signalled, killed).
+    """
+    waiting = []
+    for task, attempt in keys:
+        status = read_status(Path(tasks_dir, task, "status.yaml"))
+        if not status or status.get("attempt") != attempt or status.get("state") != "running":
+            continue
+        pid, start = status.get("pid"), status.get("pid_start")
+        if alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            waiting.append((pid, start))
+    signalled = len(waiting)
+    deadline = time.monotonic() + grace
+    while waiting and time.monotonic() < deadline:
+        waiting = [(p, s) for p, s in waiting if alive(p, s)]
+        time.sleep(0.05)
+    for pid, _ in waiting:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session: all of it
+        except ProcessLookupError:
+            pass
+    return signalled, len(waiting)
+
+
 def probe(request: dict[str, Any]) -> dict[str, Any]:
     """What this host knows of each requested task attempt.
 

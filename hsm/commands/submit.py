@@ -17,7 +17,7 @@ from hsm.core.states import ASSIGNED, QUEUED, SUBMITTED
 from hsm.errors import BadInput, HsmError
 from hsm.sources import make_source
 from hsm.sources.base import TaskRef
-from hsm.sweep import Sweep
+from hsm.sweep import IndexUpdate, Sweep
 from hsm.sync import SyncMismatch
 
 # Outcome fields of an earlier attempt, cleared when a new one starts.
@@ -32,15 +32,20 @@ class SubmitSummary:
     errors: dict[str, str] = field(default_factory=dict)  # source -> message
 
 
+def _fold_accepted(u: IndexUpdate, accepted: dict[str, dict]) -> None:
+    """Record what a source accepted, for attempts still waiting for it (lock held)."""
+    for tid, fields in accepted.items():
+        entry = u.tasks.get(tid)
+        if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
+                and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
+            entry.update(fields)
+            u.changed = True
+
+
 def _record_jobs(sweep: Sweep, accepted: dict[str, dict]) -> None:
-    """Record what a source accepted, under the lock, for attempts still waiting for it."""
+    """Record what a source accepted, under the lock."""
     with sweep.update() as u:
-        for tid, fields in accepted.items():
-            entry = u.tasks.get(tid)
-            if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
-                    and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
-                entry.update(fields)
-                u.changed = True
+        _fold_accepted(u, accepted)
 
 
 def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) -> SubmitSummary:
@@ -102,12 +107,7 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
 
     if accepted or summary.errors:
         with sweep.update() as u:
-            for tid, fields in accepted.items():
-                entry = u.tasks.get(tid)
-                if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
-                        and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
-                    entry.update(fields)
-                    u.changed = True
+            _fold_accepted(u, accepted)
             stamp = log_stamp()
             by_source: dict[str, list[str]] = {}
             for tid, name in summary.delivered:

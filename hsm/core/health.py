@@ -1,9 +1,9 @@
-"""The failsafe policy (seeds 000 and 004), pure: when is a source disabled."""
+"""The failsafe policy (seeds 000 and 004), pure: how healthy a host is, when a source is disabled."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -29,3 +29,18 @@ def decide(name: str, finished: int, failed: int, consecutive_failures: int, com
                 f"Disabling source '{name}' due to high failure rate: {failed}/{finished} ({rate:.0%}) >= {threshold:.0%}",
             )
     return Decision(False, "")
+
+
+def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
+    """healthy / degraded / unhealthy from a host's free disk, load and memory (seed 004 thresholds)."""
+    free = float(info.get("free_bytes") or 0)
+    load1 = float(info.get("load1") or 0.0)
+    cpus = int(info.get("cpus") or 1)
+    total, avail = info.get("mem_total"), info.get("mem_available")
+    used = 100.0 * (1 - avail / total) if total and avail is not None else 0.0
+    details = f"{free / 2**30:.1f}GB free, load {load1:.2f} on {cpus} CPUs, memory {used:.0f}% used"
+    if free < float(compute.get("disk_floor_mb", 200)) * 2**20:
+        return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False}
+    if free < float(compute.get("disk_min_free_gb", 3.0)) * 2**30 or load1 > 2 * cpus or used > 95:
+        return {"status": "degraded", "details": details, "ok": True}
+    return {"status": "healthy", "details": details, "ok": True}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hsm.config import ProjectConfig
@@ -39,6 +40,20 @@ class SubmitResult:
 
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+def read_collected(path: Path) -> set[tuple[str, int]]:
+    """Task attempts already brought home: lines `TASK ATTEMPT` in a source's record."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return set()
+    out = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out.add((parts[0], int(parts[1])))
+    return out
 
 
 class Source:

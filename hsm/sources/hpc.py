@@ -48,7 +48,7 @@ from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.runner import read_status
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
@@ -754,16 +754,7 @@ class HpcSource(Source):
         return {"collected": len(wanted)}
 
     def _collected(self) -> set[tuple[str, int]]:
-        try:
-            lines = (self.state_dir / "collected").read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return set()
-        out = set()
-        for line in lines:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                out.add((parts[0], int(parts[1])))
-        return out
+        return read_collected(self.state_dir / "collected")
 
 
 def render_job_script(hooks: ModuleType, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from hsm import runner as runner_mod
 from hsm import store
+from hsm.core.health import classify_health
 from hsm.jobscript import Raw, render, template_text
 from hsm.proc import spawn_detached
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
@@ -97,16 +97,10 @@ class LocalSource(Source):
         compute = self.sweep.metadata.get("compute", {})
         st = os.statvfs(self.sweep.root)
         free = st.f_bavail * st.f_frsize
-        load1 = os.getloadavg()[0]
-        cpus = os.cpu_count() or 1
         mem = _meminfo()
-        used = 100.0 * (1 - mem["MemAvailable"] / mem["MemTotal"]) if mem.get("MemTotal") else 0.0
-        details = f"{free / 2**30:.1f}GB free, load {load1:.2f} on {cpus} CPUs, memory {used:.0f}% used"
-        if free < float(compute.get("disk_floor_mb", 200)) * 2**20:
-            return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False}
-        if free < float(compute.get("disk_min_free_gb", 3.0)) * 2**30 or load1 > 2 * cpus or used > 95:
-            return {"status": "degraded", "details": details, "ok": True}
-        return {"status": "healthy", "details": details, "ok": True}
+        info = {"free_bytes": free, "load1": os.getloadavg()[0], "cpus": os.cpu_count() or 1,
+                "mem_total": mem.get("MemTotal"), "mem_available": mem.get("MemAvailable")}
+        return classify_health(info, compute)
 
     def cancel(self, tasks: list[TaskRef]) -> None:
         if not tasks:
@@ -114,28 +108,7 @@ class LocalSource(Source):
         self.runner_dir.mkdir(parents=True, exist_ok=True)
         self._write_batch("cancel", {"cancel": [[t.id, t.attempt] for t in tasks]})
         # The runner may be gone while its tasks still run: stop them directly as well.
-        waiting = []
-        for task in tasks:
-            status = runner_mod.read_status(self.sweep.paths.status(task.id))
-            if not status or status.get("attempt") != task.attempt or status.get("state") != "running":
-                continue
-            pid, start = status.get("pid"), status.get("pid_start")
-            if runner_mod.alive(pid, start):
-                try:
-                    # The wrapper alone: its trap stops the command and records why.
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-                waiting.append((pid, start))
-        deadline = time.monotonic() + CANCEL_GRACE
-        while waiting and time.monotonic() < deadline:
-            waiting = [(p, s) for p, s in waiting if runner_mod.alive(p, s)]
-            time.sleep(0.05)
-        for pid, _ in waiting:
-            try:
-                os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session
-            except ProcessLookupError:
-                pass
+        runner_mod.stop_attempts(str(self.sweep.paths.tasks), [(t.id, t.attempt) for t in tasks], CANCEL_GRACE)
 
 
 def _meminfo() -> dict[str, int]:

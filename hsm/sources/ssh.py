@@ -34,7 +34,8 @@ from hsm.config import ProjectConfig
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.sources import ssh_host
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
+from hsm.core.health import classify_health
 from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget, login_relative
@@ -224,21 +225,6 @@ def conda_setup(env: str | None) -> str:
         "  set +u; conda activate " + shlex.quote(env) + "; set -u\n"
         "fi"
     )
-
-
-def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
-    """healthy / degraded / unhealthy from a host's free disk, load and memory (seed 004 thresholds)."""
-    free = float(info.get("free_bytes") or 0)
-    load1 = float(info.get("load1") or 0.0)
-    cpus = int(info.get("cpus") or 1)
-    total, avail = info.get("mem_total"), info.get("mem_available")
-    used = 100.0 * (1 - avail / total) if total and avail is not None else 0.0
-    details = f"{free / 2**30:.1f}GB free, load {load1:.2f} on {cpus} CPUs, memory {used:.0f}% used"
-    if free < float(compute.get("disk_floor_mb", 200)) * 2**20:
-        return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False}
-    if free < float(compute.get("disk_min_free_gb", 3.0)) * 2**30 or load1 > 2 * cpus or used > 95:
-        return {"status": "degraded", "details": details, "ok": True}
-    return {"status": "healthy", "details": details, "ok": True}
 
 
 class SshSource(Source):
@@ -431,16 +417,7 @@ class SshSource(Source):
     # --- collect ----------------------------------------------------------------------------
 
     def _collected(self) -> set[tuple[str, int]]:
-        try:
-            lines = (self.runner_dir / COLLECTED).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return set()
-        out = set()
-        for line in lines:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                out.add((parts[0], int(parts[1])))
-        return out
+        return read_collected(self.runner_dir / COLLECTED)
 
     def collect(self, tasks: list[TaskRef], final: bool = False) -> dict[str, Any]:
         """Bring home what finished since the last collect, with the logs of running tasks.

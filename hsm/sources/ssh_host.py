@@ -26,7 +26,6 @@ import fnmatch
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -283,31 +282,8 @@ def action_cancel(req: dict[str, Any]) -> tuple[dict[str, Any], int]:
     keys = [[t, int(a)] for t, a in req["tasks"]]
     _write_batch(runner_dir, "cancel", {"cancel": keys})
     # The runner may be gone while its tasks still run: stop them directly as well.
-    waiting = []
-    for task, attempt in keys:
-        status = runner.read_status(runner.Path(tasks_dir, task, "status.yaml"))
-        if not status or status.get("attempt") != attempt or status.get("state") != "running":
-            continue
-        pid, start = status.get("pid"), status.get("pid_start")
-        if runner.alive(pid, start):
-            # The wrapper alone: its trap stops the command and writes the final status,
-            # which a signal to its whole group could cut short (it would hit that `mv` too).
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            waiting.append((pid, start))
-    signalled = len(waiting)
-    deadline = time.monotonic() + float(req.get("grace", CANCEL_GRACE))
-    while waiting and time.monotonic() < deadline:
-        waiting = [(p, s) for p, s in waiting if runner.alive(p, s)]
-        time.sleep(0.05)
-    for pid, _ in waiting:
-        try:
-            os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session: all of it
-        except ProcessLookupError:
-            pass
-    return {"signalled": signalled, "killed": len(waiting)}, 0
+    signalled, killed = runner.stop_attempts(tasks_dir, [(t, a) for t, a in keys], float(req.get("grace", CANCEL_GRACE)))
+    return {"signalled": signalled, "killed": killed}, 0
 
 
 def action_health(req: dict[str, Any]) -> tuple[dict[str, Any], int]:

@@ -15,7 +15,8 @@ from hsm import sync
 from hsm.config import parse_config
 from hsm.errors import BadInput
 from hsm.sources import ssh_host
-from hsm.sources.ssh import HostSettings, classify_health, conda_setup, resolve_remote
+from hsm.core.health import classify_health
+from hsm.sources.ssh import HostSettings, conda_setup, resolve_remote
 from hsm.transport import SshTarget, login_relative
 
 # --- exclusion patterns ----------------------------------------------------------------------------
