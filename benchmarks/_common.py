@@ -130,14 +130,36 @@ def filesystem(path: Path) -> str:
 
 
 def wait_runner_gone(sweep_dir: Path, timeout: float = 30.0) -> bool:
-    """Wait until no hsm runner serves any source of the sweep (they linger a few seconds)."""
+    """Wait until no hsm runner serves any source of the sweep (they linger a few seconds).
+
+    Both the runner.pid files and the runner processes themselves (a runner removes its
+    pid file a moment before it exits).
+    """
     deadline = time.monotonic() + timeout
     runners = sweep_dir / ".hsm" / "runners"
+    needle = str(runners.resolve()).encode()
     while time.monotonic() < deadline:
-        if not any(runners.glob("*/runner.pid")):
+        if not any(runners.glob("*/runner.pid")) and not _runner_processes(needle):
             return True
         time.sleep(0.1)
     return False
+
+
+def _runner_processes(needle: bytes) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and b"runner.py" in cmdline and needle in cmdline:
+            found.append(int(entry))
+    return found
 
 
 def processes_of(sweep_dir: Path) -> list[int]:
@@ -179,6 +201,8 @@ def reap_leftovers(sweep_dir: Path) -> list[str]:
     for pid in processes_of(sweep_dir):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            if not cmdline:
+                continue  # exiting
             os.kill(pid, signal.SIGTERM)
             leftovers.append(cmdline)
         except (OSError, ProcessLookupError):

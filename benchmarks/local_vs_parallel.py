@@ -19,7 +19,9 @@ What runs:
 and, to tell hsm's orchestration from its per-task wrapper:
 
   task.sh alone, xargs -P2  the wrapper hsm rendered for that sweep, run directly on the
-                            same N task dirs by xargs -P2 (no Python in the loop)
+                            same N task dirs by xargs -P2 (no Python in the loop), with the
+                            HSM_DISK_* environment the runner gives it when the template
+                            reads it (free disk measured, floor watched by the runner)
 
 Usage:
   python3 benchmarks/local_vs_parallel.py [--tasks 1000] [--jobs 2] [--repeat 1]
@@ -119,7 +121,13 @@ def run_wrapper_alone(sweep: Path, jobs: int) -> tuple[float, float] | None:
     if not wrappers:
         return None
     dirs = "\n".join(sorted(str(p) for p in (sweep / "tasks").iterdir())) + "\n"
-    t = timed(["xargs", f"-P{jobs}", "-I{}", "bash", str(wrappers[0]), "{}", "99"], stdin_text=dirs, capture=False)
+    env = None
+    if "HSM_DISK_FREE_KB" in wrappers[0].read_text(encoding="utf-8"):
+        # As the runner starts it: free disk measured by the runner, the floor watched by it.
+        st = os.statvfs(sweep)
+        env = {**os.environ, "HSM_DISK_FREE_KB": str(st.f_bavail * st.f_frsize // 1024), "HSM_DISK_WATCHED": "1"}
+    t = timed(["xargs", f"-P{jobs}", "-I{}", "bash", str(wrappers[0]), "{}", "99"], stdin_text=dirs, env=env,
+              capture=False)
     time.sleep(0.2)
     reap_leftovers(sweep)
     return t.seconds, t.cpu
