@@ -117,6 +117,8 @@ if (( check_interval > 0 )) && [[ $disk_watched != 1 ]]; then
     trap '[[ $! != "$child" ]] && kill "$!" 2>/dev/null; exit 0' TERM
     while :; do
       sleep "$check_interval" & wait "$!"
+      # The wrapper is gone (killed hard): nothing left to watch, and its pid may be reused.
+      kill -0 $$ 2>/dev/null || exit 0
       avail=$(free_kb)
       if (( avail < floor_kb )); then
         now checked
@@ -137,7 +139,7 @@ while :; do
 done
 # From here on the outcome is known: a late signal must not cut the final status short.
 trap '' TERM INT HUP USR1 USR2
-[[ -n $monitor ]] && kill -TERM "$monitor" 2>/dev/null
+if [[ -n $monitor ]]; then kill -TERM "$monitor" 2>/dev/null; wait "$monitor" 2>/dev/null; fi
 
 case $stop_reason in
   cancelled) finish cancelled "$rc" cancelled ;;
