@@ -342,17 +342,26 @@ class Runner:
             self.release()
 
 
-def _observation(status: dict[str, Any], mtime: int | None) -> dict[str, Any]:
+def _observation(status: dict[str, Any], mark: list[int] | None) -> dict[str, Any]:
     obs = {k: v for k, v in status.items() if k not in ("schema", "task_id", "source")}
-    obs["seen"] = mtime
+    obs["seen"] = mark
     return obs
 
 
-def _mtime(path: Path) -> int | None:
+def file_mark(path: str | Path) -> list[int] | None:
+    """What tells one version of a status file from another: [inode, size, mtime_ns]; None when missing.
+
+    The mtime alone cannot: file systems keep it at one-second resolution (Lustre, many NFS
+    servers, ext4 with small inodes) and a task may write `running` and its final status
+    within one tick. Every status write is a new file renamed over the old one, made while
+    the old one still exists, so the next version always has another inode whatever the
+    clock says (and a final status is longer than a running one as well).
+    """
     try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
@@ -391,10 +400,10 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     """What this host knows of each requested task attempt.
 
     Request: {"runner_dir": DIR, "tasks_dir": DIR, "tasks": [[id, attempt, state, seen], ...]}
-    with the task's state in the index and `seen`, the status file's mtime_ns already
-    folded into it. Answer: {"runner_alive": bool, "tasks": {id: observation}}, with an
-    observation only for tasks whose state may have moved. A task whose process vanished
-    without a final status is failed with reason `lost`.
+    with the task's state in the index and `seen`, the mark (`file_mark`) of the status file
+    already folded into it. Answer: {"runner_alive": bool, "tasks": {id: observation}}, with
+    an observation for every task whose state moved. A task whose process vanished without a
+    final status is failed with reason `lost`.
     """
     runner_dir = Path(request["runner_dir"])
     tasks_dir = str(request["tasks_dir"])
@@ -403,41 +412,56 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     # record first and look at the files of started attempts only. This keeps an idle
     # poll of a long queue to one file read instead of a stat per queued task.
     started = read_started(runner_dir / "started")
+    order = {key: n for n, key in enumerate(started)}
+    # Latest started first: a task seen running here was then running together with every
+    # task seen running after it (those started earlier and had not ended yet), so one probe
+    # never reports more tasks running than the runner's slots.
+    asked = sorted(request["tasks"], key=lambda t: -order.get((t[0], t[1]), -1))
     out: dict[str, Any] = {}
-    for task, attempt, state, seen in request["tasks"]:
+    for task, attempt, state, seen in asked:
         key = (task, attempt)
         if key not in started:
             if is_alive and state == "submitted":
                 out[task] = {"state": "queued", "attempt": attempt}
             continue
-        path = Path(f"{tasks_dir}/{task}/status.yaml")
-        mtime = _mtime(path)
-        if mtime is not None and (mtime != seen or state == "running"):
-            status = read_status(path)
-            if status is not None and status.get("attempt") == attempt:
-                if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
-                    # Gone without a final status, unless it wrote one just now.
-                    status = read_status(path) or status
-                    if status.get("state") == "running":
-                        out[task] = {"state": "failed", "reason": "lost", "attempt": attempt, "seen": _mtime(path),
-                                     "host": status.get("host"), "start": status.get("start")}
-                        continue
-                    mtime = _mtime(path)
-                if mtime != seen:
-                    out[task] = _observation(status, mtime)
-                continue
-        if mtime is not None and mtime == seen:
-            continue
-        # Started, but no status of this attempt yet.
-        proc = started[key]
-        if (proc is not None and alive(*proc)) or (proc is None and is_alive):
-            continue  # the wrapper is starting up
-        status = read_status(path)
-        if status is not None and status.get("attempt") == attempt:
-            out[task] = _observation(status, _mtime(path))
-        else:
-            out[task] = {"state": "failed", "reason": "lost", "attempt": attempt}
+        observed = _observe_started(Path(f"{tasks_dir}/{task}/status.yaml"), attempt, state, seen,
+                                    started[key], is_alive)
+        if observed is not None:
+            out[task] = observed
     return {"runner_alive": is_alive, "tasks": out}
+
+
+def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
+                     runner_is_alive: bool) -> dict[str, Any] | None:
+    """The observation of one started attempt, None when nothing moved.
+
+    The file is read every time and what it says is compared with the index: only started,
+    unfinished attempts come here (a runner's few slots and what ended since the last poll),
+    so this costs a handful of small reads, and no timestamp is trusted to say "unchanged".
+    The mark is taken before the read, so the content is never older than the mark kept
+    with it.
+    """
+    mark = file_mark(path)
+    status = read_status(path) if mark is not None else None
+    if status is not None and status.get("attempt") == attempt:
+        if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
+            # Gone without a final status, unless it wrote one just now.
+            mark = file_mark(path)
+            status = read_status(path) or status
+            if status.get("state") == "running":
+                return {"state": "failed", "reason": "lost", "attempt": attempt, "seen": mark,
+                        "host": status.get("host"), "start": status.get("start")}
+        if status.get("state") != state or mark != seen:
+            return _observation(status, mark)
+        return None
+    # Started, but no status of this attempt yet.
+    if (proc is not None and alive(*proc)) or (proc is None and runner_is_alive):
+        return None  # the wrapper is starting up
+    mark = file_mark(path)
+    status = read_status(path)
+    if status is not None and status.get("attempt") == attempt:
+        return _observation(status, mark)
+    return {"state": "failed", "reason": "lost", "attempt": attempt}
 
 
 def main(argv: list[str]) -> int:

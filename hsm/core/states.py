@@ -32,12 +32,15 @@ def apply_observation(entry: dict[str, Any], observed: dict[str, Any]) -> bool:
     """Fold what a source saw of a task into its index entry; True when it changed.
 
     An observation of another attempt (a late result of a revoked one) is ignored, and so
-    is one that would move the task backwards.
+    is one that would move the task backwards or names no state hsm knows (a damaged
+    status file is no news).
     """
     attempt = observed.get("attempt")
     if attempt is not None and attempt != entry.get("attempt"):
         return False
-    state = observed["state"]
+    state = observed.get("state")
+    if state not in _RANK:
+        return False
     changed = False
     if moves_forward(entry["state"], state):
         entry["state"] = state

@@ -17,7 +17,7 @@ class TaskRef:
     id: str
     attempt: int
     state: str
-    seen: int | None = None
+    seen: list[int] | None = None  # the status file's mark (runner.file_mark) folded into the index
     job: str | None = None
 
 

@@ -47,7 +47,7 @@ from hsm.config import ProjectConfig
 from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.runner import read_status
+from hsm.runner import file_mark, read_status
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
@@ -178,7 +178,7 @@ def decide(
         obs = {k: v for k, v in (status or {}).items() if k not in _STATUS_PRIVATE}
         obs["attempt"] = ref.attempt
         if status:
-            obs["seen"] = probe.get("mtime")
+            obs["seen"] = probe.get("mark")
         obs.update(override)
         return obs
 
@@ -239,26 +239,25 @@ def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
     """The status files of the requested task attempts; standard library only (it also runs on a login host).
 
     Request: {"tasks_dir": DIR, "job_ids": bool, "tasks": [[id, attempt, seen], ...]}, `seen`
-    being the mtime already folded into the index. Answer per task: `status` and `mtime`
-    when this attempt's status changed, `unchanged` when it did not, and `job_id`, the id
-    the job script wrote for this attempt, when asked.
+    being the file's mark (`runner.file_mark`: inode, size, mtime) already folded into the
+    index. Answer per task: `status` and `mark` when this attempt's status file is another
+    version than the one seen, `unchanged` when it is the same, and `job_id`, the id the job
+    script wrote for this attempt, when asked. Each status write is a new file renamed into
+    place, so a new version has a new mark even when the clock has not moved.
     """
     out: dict[str, Any] = {}
     for tid, attempt, seen in request["tasks"]:
         task_dir = os.path.join(request["tasks_dir"], tid)
         path = os.path.join(task_dir, "status.yaml")
         entry: dict[str, Any] = {}
-        try:
-            mtime = os.stat(path).st_mtime_ns
-        except OSError:
-            mtime = None
-        if mtime is not None and mtime == seen:
+        mark = file_mark(path)  # before the read: the content is never older than the mark
+        if mark is not None and mark == seen:
             entry["unchanged"] = True
-        elif mtime is not None:
+        elif mark is not None:
             status = read_status(Path(path))
             if status is not None and status.get("attempt") == attempt:
                 entry["status"] = status
-                entry["mtime"] = mtime
+                entry["mark"] = mark
         if request.get("job_ids"):
             try:
                 with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
@@ -280,6 +279,7 @@ def probe_program() -> str:
         "from typing import Any",
         inspect.getsource(runner_mod._scalar),
         inspect.getsource(runner_mod.read_status),
+        inspect.getsource(runner_mod.file_mark),
         inspect.getsource(probe_statuses),
         "json.dump(probe_statuses(json.load(sys.stdin)), sys.stdout)",
     ])

@@ -439,9 +439,12 @@ class SshSource(Source):
             entries += [f"tasks/{t.id}/" for t in active]
         else:
             entries += [f"tasks/{t.id}/{name}" for t in active for name in TASK_LOGS]
+        # --ignore-times: rsync's quick check (same size and mtime) would skip a log fetched
+        # while the task ran and rewritten within the same timestamp tick since. Only those few
+        # logs are here already; everything else comes for the first time anyway.
         self.target.rsync(
             [self.target.remote_path(f"{self.remote_sweep()}/")], f"{self.sweep.root}/",
-            options=["-r", "--from0", "--files-from=-", "--ignore-missing-args"],
+            options=["-r", "--ignore-times", "--from0", "--files-from=-", "--ignore-missing-args"],
             input="".join(e + "\0" for e in entries),
         )
         if finished:

@@ -32,7 +32,7 @@ def run(state: str = "running", status: dict | None = None, unchanged: bool = Fa
     ref = TaskRef("task_001", 1, state, seen=5 if unchanged else None, job="71_0")
     probe: dict[str, Any] = {}
     if status is not None:
-        probe = {"status": status, "mtime": 99}
+        probe = {"status": status, "mark": [7, 120, 99]}
     elif unchanged:
         probe = {"unchanged": True}
     return decide(ref, probe, sched, acct, active=hooks.ACTIVE, final=hooks.FINAL, since=since, now=now, grace=GRACE,
@@ -41,7 +41,7 @@ def run(state: str = "running", status: dict | None = None, unchanged: bool = Fa
 
 def test_a_completed_status_is_completed_whatever_the_queue_says() -> None:
     obs, since = run(status=final_status("completed", 0, None), sched="RUNNING")
-    assert obs["state"] == "completed" and obs["exit_code"] == 0 and obs["seen"] == 99 and since is None
+    assert obs["state"] == "completed" and obs["exit_code"] == 0 and obs["seen"] == [7, 120, 99] and since is None
     assert "pid" not in obs and "schema" not in obs
 
 

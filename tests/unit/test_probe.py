@@ -1,0 +1,111 @@
+"""The status-file probes never take an unchanged mtime for an unchanged file.
+
+A task may write `running` and its final status within one timestamp tick (one second on
+Lustre, many NFS servers and ext4 with small inodes). These tests write both versions and
+then give the final one the very mtime of the running one, as such a file system would.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hsm.runner import file_mark, probe, proc_start
+from hsm.sources.hpc import probe_statuses
+
+HEAD = "schema: 1\ntask_id: 'task_001'\nattempt: 1\nsource: 'local'\nhost: 'vm'\n"
+
+
+def write_status(task_dir: Path, lines: str, pid: int, pid_start: int) -> None:
+    """As task.sh does: a temp file renamed over the status file."""
+    tmp = task_dir / "status.yaml.tmp"
+    tmp.write_text(f"{HEAD}pid: {pid}\npid_start: {pid_start}\nstart: 2026-01-01T00:00:00Z\n{lines}",
+                   encoding="utf-8")
+    os.replace(tmp, task_dir / "status.yaml")
+
+
+def same_mtime_as(path: Path, mtime_ns: int) -> None:
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+
+
+def make_runner(tmp_path: Path, tasks: list[str]) -> tuple[Path, Path]:
+    runner_dir, tasks_dir = tmp_path / "runner", tmp_path / "tasks"
+    runner_dir.mkdir()
+    me, start = os.getpid(), proc_start(os.getpid())
+    # Started by a runner, with this (live) process standing in for the task wrappers.
+    (runner_dir / "started").write_text("".join(f"S {t} 1\nP {t} 1 {me} {start}\n" for t in tasks), encoding="utf-8")
+    for t in tasks:
+        (tasks_dir / t).mkdir(parents=True)
+    return runner_dir, tasks_dir
+
+
+def ask(runner_dir: Path, tasks_dir: Path, state: str, seen: object, task: str = "task_001") -> dict:
+    request = {"runner_dir": str(runner_dir), "tasks_dir": str(tasks_dir), "tasks": [[task, 1, state, seen]]}
+    return probe(request)["tasks"]
+
+
+def test_a_final_status_with_the_running_status_mtime_is_seen(tmp_path: Path) -> None:
+    runner_dir, tasks_dir = make_runner(tmp_path, ["task_001"])
+    task_dir = tasks_dir / "task_001"
+    me, start = os.getpid(), proc_start(os.getpid()) or 0
+    write_status(task_dir, "state: running\n", me, start)
+    first = ask(runner_dir, tasks_dir, "queued", None)["task_001"]
+    assert first["state"] == "running"
+    seen = first["seen"]
+    assert seen == file_mark(task_dir / "status.yaml")
+    mtime = os.stat(task_dir / "status.yaml").st_mtime_ns
+
+    write_status(task_dir, "state: completed\nexit_code: 0\nend: 2026-01-01T00:00:01Z\nduration: 0.1\n", me, start)
+    same_mtime_as(task_dir / "status.yaml", mtime)
+    assert os.stat(task_dir / "status.yaml").st_mtime_ns == mtime
+
+    second = ask(runner_dir, tasks_dir, "running", seen)["task_001"]
+    assert second["state"] == "completed" and second["exit_code"] == 0
+    assert second["seen"] != seen
+    # Folded into the index, the same file is news no more.
+    assert ask(runner_dir, tasks_dir, "completed", second["seen"]) == {}
+
+
+def test_a_running_task_is_reported_when_the_index_still_says_queued(tmp_path: Path) -> None:
+    # The index may hold the mark of a status it never folded (an older hsm kept only the mtime).
+    runner_dir, tasks_dir = make_runner(tmp_path, ["task_001"])
+    task_dir = tasks_dir / "task_001"
+    write_status(task_dir, "state: running\n", os.getpid(), proc_start(os.getpid()) or 0)
+    mark = file_mark(task_dir / "status.yaml")
+    assert ask(runner_dir, tasks_dir, "running", mark) == {}
+    assert ask(runner_dir, tasks_dir, "queued", mark)["task_001"]["state"] == "running"
+
+
+def test_the_hpc_probe_sees_a_final_status_with_the_same_mtime(tmp_path: Path) -> None:
+    task_dir = tmp_path / "tasks" / "task_001"
+    task_dir.mkdir(parents=True)
+    write_status(task_dir, "state: running\n", 4242, 7)
+    request = {"tasks_dir": str(tmp_path / "tasks"), "job_ids": False, "tasks": [["task_001", 1, None]]}
+    first = probe_statuses(request)["task_001"]
+    assert first["status"]["state"] == "running"
+    mtime = os.stat(task_dir / "status.yaml").st_mtime_ns
+
+    write_status(task_dir, "state: failed\nexit_code: 3\nreason: 'exit_code'\nend: x\nduration: 1.0\n", 4242, 7)
+    same_mtime_as(task_dir / "status.yaml", mtime)
+    request["tasks"] = [["task_001", 1, first["mark"]]]
+    second = probe_statuses(request)["task_001"]
+    assert "unchanged" not in second
+    assert second["status"]["state"] == "failed" and second["status"]["exit_code"] == 3
+
+    request["tasks"] = [["task_001", 1, second["mark"]]]
+    assert probe_statuses(request)["task_001"] == {"unchanged": True}
+
+
+def test_a_mark_differs_for_a_new_version_of_equal_size_and_mtime(tmp_path: Path) -> None:
+    # Rewritten by rename while the old version still exists: another inode, whatever else agrees.
+    path = tmp_path / "status.yaml"
+    path.write_text("state: running\n", encoding="utf-8")
+    before = file_mark(path)
+    tmp = tmp_path / "status.yaml.tmp"
+    tmp.write_text("state: zzzzzzz\n", encoding="utf-8")
+    os.replace(tmp, path)
+    assert before is not None
+    same_mtime_as(path, before[2])
+    after = file_mark(path)
+    assert after is not None and after[1:] == before[1:] and after != before
+    assert file_mark(tmp_path / "missing") is None
