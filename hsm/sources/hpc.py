@@ -57,6 +57,9 @@ SYSTEMS = ("slurm", "pbs")
 DEFAULT_MAX_ARRAY_SIZE = 1000  # Slurm's default MaxArraySize is 1001: indices 0..1000
 DEFAULT_TIMEOUT_WARNING = 60  # seconds before the walltime the wrapper is told (USR1)
 DEFAULT_LOST_GRACE = 60.0  # seconds a job may be gone before its task counts as lost
+# Seconds a finished job's exit code is awaited from accounting that answers but does not list
+# the job yet (sacct lags squeue by a few seconds; longer while slurmdbd catches up).
+DEFAULT_ACCOUNTING_GRACE = 60.0
 DEFAULT_COMMAND_TIMEOUT = 60.0
 LOGIN_PYTHON = "python3"  # runs the status-file probe on a login host
 # Scheduler verdicts that overrule what the task wrapper recorded (it saw only a signal).
@@ -159,13 +162,15 @@ def decide(
     now: float,
     grace: float,
     accounting: bool = False,
+    accounting_grace: float = DEFAULT_ACCOUNTING_GRACE,
 ) -> tuple[dict[str, Any] | None, float | None]:
     """What one poll makes of a task: (observation or None, when its job was first seen gone).
 
-    `probe` is what the status-file probe found (`status` of this attempt, its `mtime`, or
+    `probe` is what the status-file probe found (`status` of this attempt, its `mark`, or
     `unchanged`); `sched` the queue's state of the task's job (None: not listed); `acct`
     accounting's (state, exit code); `accounting` whether accounting answered at all this
-    poll. Pure: `now` and the first time seen gone are passed in.
+    poll, and `accounting_grace` how long a finished job's record is awaited from it.
+    Pure: `now` and the first time seen gone are passed in.
     """
     status = probe.get("status")
     unchanged = bool(probe.get("unchanged"))
@@ -223,8 +228,9 @@ def decide(
         # Ended normally by the scheduler's account, but the task's own word has not
         # arrived (a shared file system can lag): wait for it a while, then believe accounting.
         since = since if since is not None else now
-        # Accounting that answers but lags behind the queue is worth a little longer: it has the exit code.
-        lagging = accounting and acct_state not in final and now - since < 2 * grace
+        # Accounting that answers but lags behind the queue is worth waiting for (a bounded
+        # while, whatever `grace` is): it alone has the exit code.
+        lagging = accounting and acct_state not in final and now - since < max(grace, accounting_grace)
         if now - since < grace or lagging:
             return (from_status() if status is not None else None), since
         return carried(outcome_state, reason), since
@@ -343,6 +349,7 @@ class HpcSettings:
     dependency: tuple[str, ...]
     timeout_warning: int
     lost_grace: float
+    accounting_grace: float
     extra_directives: tuple[str, ...]
     command_timeout: float
     options: dict[str, Any] = field(default_factory=dict)
@@ -398,6 +405,8 @@ class HpcSettings:
             dependency=_strings(merged.get("dependency"), f"{where}: dependency"),
             timeout_warning=warning,
             lost_grace=_number(merged.get("lost_grace"), f"{where}: lost_grace", DEFAULT_LOST_GRACE),
+            accounting_grace=_number(merged.get("accounting_grace"), f"{where}: accounting_grace",
+                                     DEFAULT_ACCOUNTING_GRACE),
             extra_directives=_strings(merged.get("extra_directives"), f"{where}: extra_directives"),
             command_timeout=_number(merged.get("command_timeout"), f"{where}: command_timeout",
                                     DEFAULT_COMMAND_TIMEOUT, minimum=1),
@@ -656,7 +665,8 @@ class HpcSource(Source):
             since = previous[1] if previous and previous[0] == t.attempt else None
             obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(t.job),
                                 active=self.hooks.ACTIVE, final=self.hooks.FINAL, since=since, now=now,
-                                grace=self.cfg.lost_grace, accounting=acct is not None)
+                                grace=self.cfg.lost_grace, accounting=acct is not None,
+                                accounting_grace=self.cfg.accounting_grace)
             if obs is not None:
                 observations[t.id] = obs
             if since is not None and not (obs and obs.get("state") in FINAL):

@@ -28,15 +28,15 @@ def final_status(state: str, code: int, reason: str | None) -> dict[str, Any]:
 
 def run(state: str = "running", status: dict | None = None, unchanged: bool = False, sched: str | None = None,
         acct: tuple[str, int | None] | None = None, since: float | None = None, now: float = NOW, hooks=slurm,
-        accounting: bool = False):
+        accounting: bool = False, grace: float = GRACE, accounting_grace: float = 2 * GRACE):
     ref = TaskRef("task_001", 1, state, seen=5 if unchanged else None, job="71_0")
     probe: dict[str, Any] = {}
     if status is not None:
         probe = {"status": status, "mark": [7, 120, 99]}
     elif unchanged:
         probe = {"unchanged": True}
-    return decide(ref, probe, sched, acct, active=hooks.ACTIVE, final=hooks.FINAL, since=since, now=now, grace=GRACE,
-                  accounting=accounting)
+    return decide(ref, probe, sched, acct, active=hooks.ACTIVE, final=hooks.FINAL, since=since, now=now, grace=grace,
+                  accounting=accounting, accounting_grace=accounting_grace)
 
 
 def test_a_completed_status_is_completed_whatever_the_queue_says() -> None:
@@ -131,6 +131,18 @@ def test_accounting_completion_waits_for_the_status_file_then_counts() -> None:
     assert (obs["state"], obs["exit_code"]) == ("completed", 0)
     obs, _ = run(state="running", unchanged=True, sched="FAILED", acct=("FAILED", 2), since=NOW, now=NOW + GRACE)
     assert (obs["state"], obs["reason"], obs["exit_code"]) == ("failed", "exit_code", 2)
+
+
+def test_accounting_that_lags_is_awaited_for_the_exit_code_however_short_the_grace() -> None:
+    # squeue says FAILED at once; sacct lists the job only seconds later. A short lost_grace
+    # must not settle the task before accounting has its exit code.
+    kwargs = dict(unchanged=True, sched="FAILED", since=NOW, grace=2, accounting_grace=60, accounting=True)
+    assert run(acct=None, now=NOW + 5, **kwargs) == (None, NOW)
+    obs, _ = run(acct=("FAILED", 3), now=NOW + 5, **kwargs)
+    assert (obs["state"], obs["reason"], obs["exit_code"]) == ("failed", "exit_code", 3)
+    # Bounded: accounting that never lists the job is given up on.
+    obs, _ = run(acct=None, now=NOW + 60, **kwargs)
+    assert (obs["state"], obs["reason"]) == ("failed", "exit_code") and "exit_code" not in obs
 
 
 def test_accounting_that_lags_gets_a_little_longer_for_the_exit_code() -> None:
