@@ -231,6 +231,25 @@ def test_a_40_task_sweep_never_runs_more_than_n_at_once(projects, tmp_path: Path
     assert "--no-requeue" in scripts[0].read_text()
 
 
+def test_quick_tasks_on_one_second_timestamps_all_complete(projects, coarse_dir: Path) -> None:
+    # Lustre and many NFS servers keep whole-second mtimes: a task's running and final status
+    # files often share one. Every task must still be seen to end.
+    project = new_project(projects, coarse_dir / "p")
+    project.sweep_config(60, "--sleep", "0.2")
+    result = project.hsm("run", "--sources", "slurm:8", "--poll-interval", "1", timeout=300)
+    sweep = Path(result.stdout.strip())
+    index = read_index(sweep)
+    assert set(states(index).values()) == {"completed"}, states(index)
+    assert len(index["tasks"]) == 60
+    for tid, entry in index["tasks"].items():
+        status_file = sweep / "tasks" / tid / "status.yaml"
+        status = read_status(sweep / "tasks" / tid)
+        # Folded from the task's own final status (not guessed from the queue after a grace period).
+        raw = yaml.load(status_file.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+        assert status["state"] == "completed" and (entry["end"], entry["duration"]) == (raw["end"], float(raw["duration"]))
+        assert os.stat(status_file).st_mtime_ns % 1_000_000_000 == 0
+
+
 def test_counted_calls_chunks_submits_and_polls(projects, tmp_path: Path) -> None:
     # The older `hpc:` section alone makes `--sources hpc` work and sets the array size.
     project = new_project(projects, tmp_path / "p", extra={"hpc": {"system": "slurm", "max_array_size": 7}})

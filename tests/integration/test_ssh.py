@@ -281,6 +281,38 @@ def test_a_home_relative_project_dir_costs_one_call_once(project: SshProject) ->
     project.poll_until(third, lambda ix: all(t["state"] == "completed" for t in ix["tasks"].values()), 60, "5 tasks")
 
 
+@pytest.fixture
+def coarse_on_server1(testbed: Any, coarse_fs: Path, coarse_dir: Path) -> Iterator[Path]:
+    """A fresh directory on the one-second file system, mounted on server1 at the same path."""
+    testbed.fault("share-mount", "server1", str(coarse_fs))
+    try:
+        yield coarse_dir
+    finally:
+        testbed.fault("unshare-mount", "server1", str(coarse_fs))
+
+
+def test_three_hundred_quick_tasks_on_a_host_all_complete(project: SshProject, coarse_on_server1: Path) -> None:
+    # Tasks of milliseconds, on a host whose file system keeps whole-second mtimes: the
+    # running and final status of a task share one. Half the tasks do nothing, half take
+    # long enough for polls to see them running first. Every final status must still be
+    # seen, and come home.
+    project.config(ssh={"project_dir": str(coarse_on_server1 / "remote project")})
+    values = ", ".join(str(i) for i in range(150))
+    project.write("sweeps/sweep_config.yaml",
+                  f"grid:\n  i: [{values}]\n  pause: [0, 0.05]\ncommand: \"sleep {{pause}}\"\n")
+    result = project.ok("run", "--sources", "ssh:server1:2", "--poll-interval", "0.5", timeout=180)
+    assert "✓ Sweep completed successfully: 300 tasks" in result.stderr
+    sweep = Path(result.stdout.strip())
+    index = project.index(sweep)
+    assert len(index["tasks"]) == 300
+    remote_tasks = coarse_on_server1 / "remote project" / "sweeps" / "outputs" / sweep.name / "tasks"
+    for tid, entry in index["tasks"].items():
+        status = read_status(sweep / "tasks" / tid)
+        assert entry["state"] == status["state"] == "completed", (tid, entry, status)
+        assert status["host"] == "server1"
+        assert os.stat(remote_tasks / tid / "status.yaml").st_mtime_ns % 1_000_000_000 == 0
+
+
 def test_collect_fetches_each_finished_task_once_and_can_clean_up(project: SshProject) -> None:
     project.config(extra={"result_collection": {"cleanup_remote_on_success": True}})
     job_sweep(project, [1, 2, 3, 4], sleep=0.0)
