@@ -36,26 +36,33 @@ class Timing:
 
 
 def timed(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-          stdin_text: str | None = None, check: bool = True, capture: bool = True) -> Timing:
+          stdin_text: str | None = None, check: bool = True, capture: bool = True,
+          timeout: float = 3600.0) -> Timing:
     """Run `argv` to completion and return its wall time (perf_counter around subprocess.run).
 
     With `capture` False the output goes to /dev/null (stderr to a temp file): a pipe would
-    make the call wait for every process that inherited it, not only for `argv`.
+    make the call wait for every process that inherited it, not only for `argv`. A command
+    still running after `timeout` seconds is killed and the benchmark stops, saying so.
     """
     with tempfile.TemporaryFile("w+") as err:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            input=stdin_text,
-            stdin=None if stdin_text is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-            stderr=subprocess.PIPE if capture else err,
-            text=True,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=cwd,
+                env=env,
+                input=stdin_text,
+                stdin=None if stdin_text is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                stderr=subprocess.PIPE if capture else err,
+                text=True,
+                check=False,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            sys.stderr.write(f"still running after {timeout:g} s, killed: {' '.join(map(str, argv))}\n")
+            raise SystemExit(1) from None
         seconds = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
