@@ -164,7 +164,8 @@ def _runner_processes(needle: bytes) -> list[int]:
                 state = fh.read().rsplit(b")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != b"Z" and b"runner.py" in cmdline and needle in cmdline:
+        # `AGENT serve RUNNER_DIR` (python -m hsm.agent, or the agent's zip application)
+        if state != b"Z" and b"\0serve\0" in cmdline and needle in cmdline:
             found.append(int(entry))
     return found
 

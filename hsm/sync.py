@@ -5,7 +5,7 @@ from it) or by the sha256 of every file hsm would push. Git is used when both si
 checkouts; otherwise, or when the host has no git, the file digests. The pure part says
 what to exclude and what differs between two descriptions; the acting part describes
 this machine's copy (git through `hsm.proc`) and pushes it with rsync. The host's side
-is in `hsm.sources.ssh_host`, which shares the description code with this module.
+is the agent's (`hsm.agent.project`), whose description code this module shares.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from hsm import proc
 from hsm.errors import HsmError, SourceError
-from hsm.sources.ssh_host import file_digests, git_state, walk_files
+from hsm.agent.project import file_digests, git_state, walk_files
 from hsm.transport import SshTarget
 
 ALWAYS_EXCLUDED = (".git", "__pycache__")
@@ -81,7 +81,7 @@ def describe_files(root: Path, patterns: list[str]) -> dict[str, str | None]:
 def diff_states(expected: dict[str, Any], observed: dict[str, Any]) -> SyncDiff:
     """What differs between this machine's description (`expected`) and the host's (`observed`).
 
-    Empty exactly when `ssh_host.matches(expected, observed)`.
+    Empty exactly when `hsm.agent.project.matches(expected, observed)`.
     """
     if observed.get("mode") == "git":
         here, there = expected["git"], observed["git"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import inspect
 import json
 import os
 import re
@@ -41,13 +40,12 @@ from typing import Any, Callable, Mapping
 
 from filelock import FileLock
 
-from hsm import proc, store
-from hsm import runner as runner_mod
+from hsm import proc, remote_agent, store
+from hsm.agent.probe import probe_statuses
 from hsm.config import ProjectConfig
 from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.runner import file_mark, read_status
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
@@ -239,56 +237,6 @@ def decide(
     if now - since < grace:
         return (from_status() if status is not None else None), since
     return carried("failed", "lost"), since
-
-
-def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
-    """The status files of the requested task attempts; standard library only (it also runs on a login host).
-
-    Request: {"tasks_dir": DIR, "job_ids": bool, "tasks": [[id, attempt, seen], ...]}, `seen`
-    being the file's mark (`runner.file_mark`: inode, size, mtime) already folded into the
-    index. Answer per task: `status` and `mark` when this attempt's status file is another
-    version than the one seen, `unchanged` when it is the same, and `job_id`, the id the job
-    script wrote for this attempt, when asked. Each status write is a new file renamed into
-    place, so a new version has a new mark even when the clock has not moved.
-    """
-    out: dict[str, Any] = {}
-    for tid, attempt, seen in request["tasks"]:
-        task_dir = os.path.join(request["tasks_dir"], tid)
-        path = os.path.join(task_dir, "status.yaml")
-        entry: dict[str, Any] = {}
-        mark = file_mark(path)  # before the read: the content is never older than the mark
-        if mark is not None and mark == seen:
-            entry["unchanged"] = True
-        elif mark is not None:
-            status = read_status(Path(path))
-            if status is not None and status.get("attempt") == attempt:
-                entry["status"] = status
-                entry["mark"] = mark
-        if request.get("job_ids"):
-            try:
-                with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
-                    words = fh.read().split()
-            except OSError:
-                words = []
-            if len(words) >= 2 and words[0] == str(attempt):
-                entry["job_id"] = words[1]
-        out[tid] = entry
-    return out
-
-
-def probe_program() -> str:
-    """The probe as a self-contained Python program: request on stdin, answer on stdout."""
-    return "\n".join([
-        "from __future__ import annotations",
-        "import json, os, sys",
-        "from pathlib import Path",
-        "from typing import Any",
-        inspect.getsource(runner_mod._scalar),
-        inspect.getsource(runner_mod.read_status),
-        inspect.getsource(runner_mod.file_mark),
-        inspect.getsource(probe_statuses),
-        "json.dump(probe_statuses(json.load(sys.stdin)), sys.stdout)",
-    ])
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -690,14 +638,9 @@ class HpcSource(Source):
         }
         if self.target is None:
             return probe_statuses(request)
-        answer = self._call([LOGIN_PYTHON, "-c", probe_program()], input=json.dumps(request),
-                            timeout=max(self.cfg.command_timeout, 120.0))
-        if not answer.ok:
-            raise SourceError(f"status probe on {self.target.host}: {answer.describe()}")
-        try:
-            return json.loads(answer.stdout)
-        except ValueError:
-            raise SourceError(f"status probe on {self.target.host}: unreadable answer {answer.stdout[:200]!r}") from None
+        _, answer = remote_agent.call(self.target, LOGIN_PYTHON, "statuses", request,
+                                      timeout=max(self.cfg.command_timeout, 120.0))
+        return answer
 
     def _accounting(self, arrays: list[str]) -> dict[str, tuple[str, int | None]] | None:
         """Accounting's word on the arrays; None when it fails or is switched off."""

@@ -4,7 +4,7 @@ The host needs a Python 3 and rsync, nothing of hsm. Per command and host, hsm m
 fixed number of calls over one shared connection (hsm.transport), whatever the number
 of tasks:
 
-    submit   rsync the project (push mode), rsync the task files and the runner,
+    submit   rsync the project (push mode), rsync the task files and the wrapper,
              one ssh call that checks the project copy, queues the batch and starts the runner
     poll     one ssh call: the runner's probe of every task on that host
     collect  one rsync of what finished since the last collect (none when nothing did)
@@ -12,31 +12,27 @@ of tasks:
     health   one ssh call: free disk, load, memory
 
 The remote sweep dir mirrors the local one: `<project_dir>/<outputs dir>/<sweep_id>/`
-with `tasks/task_NNN/` and `.hsm/runners/<source>/`. The host-side code is
-`hsm.sources.ssh_host`, sent with each call.
+with `tasks/task_NNN/` and `.hsm/runners/<source>/`. The host-side code is the agent
+(`hsm.agent`), shipped once per version by `hsm.remote_agent`; the rest is the
+runner-based design shared with the local source (`hsm.sources.runner_based`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import posixpath
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from hsm import runner as runner_mod
-from hsm import store, sync
+from hsm import remote_agent, store, sync
+from hsm.agent import actions as agent_actions
 from hsm.config import ProjectConfig
 from hsm.errors import BadInput, SourceError
-from hsm.jobscript import Raw, render, template_text
-from hsm.sources import ssh_host
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
-from hsm.core.health import classify_health
-from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
+from hsm.sources.base import SubmitResult, TaskRef, read_collected
+from hsm.sources.runner_based import RunnerSource
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget, login_relative
 
@@ -138,23 +134,10 @@ def resolve_remote(path: str, home: str | None, where: str = "path") -> str:
     return posixpath.normpath(posixpath.join(base, rest)) if rest else base
 
 
-@functools.cache
-def _host_program() -> str:
-    return Path(ssh_host.__file__).read_text(encoding="utf-8")
-
-
 def call_host(target: SshTarget, python: str, action: str, request: dict[str, Any], *,
               timeout: float = CALL_TIMEOUT, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, dict[str, Any]]:
-    """Run one action of `ssh_host` on the host (one ssh call); (exit code, answer)."""
-    payload = json.dumps({"program": _host_program(), "request": {**request, "action": action}})
-    result = target.run([python, "-c", ssh_host.BOOTSTRAP], input=payload, timeout=timeout, check=False)
-    if result.returncode not in ok_codes:
-        tail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        raise SourceError(f"{target.host}: {action}: {tail}")
-    try:
-        return result.returncode, json.loads(result.stdout)
-    except ValueError:
-        raise SourceError(f"{target.host}: {action}: unreadable answer {result.stdout[:200]!r}") from None
+    """Run one agent action on the host (one ssh call once the agent is there); (exit code, answer)."""
+    return remote_agent.call(target, python, action, request, timeout=timeout, ok_codes=ok_codes)
 
 
 def _homes_file() -> Path:
@@ -211,23 +194,20 @@ def forget_host_home(host: HostSettings) -> None:
             pass
 
 
-def conda_setup(env: str | None) -> str:
-    """Bash lines that activate a conda env on the host, finding conda where installers put it."""
-    if not env:
-        return ""
-    return (
-        "if ! command -v conda >/dev/null 2>&1; then\n"
-        "  for f in \"$HOME\"/miniconda3 \"$HOME\"/anaconda3 \"$HOME\"/miniforge3 \"$HOME\"/mambaforge /opt/conda; do\n"
-        "    if [[ -f $f/etc/profile.d/conda.sh ]]; then . \"$f/etc/profile.d/conda.sh\"; break; fi\n"
-        "  done\n"
-        "fi\n"
-        "if command -v conda >/dev/null 2>&1; then\n"
-        "  set +u; conda activate " + shlex.quote(env) + "; set -u\n"
-        "fi"
-    )
+class SshAgent:
+    """The agent on an SSH host, called over the host's shared connection."""
+
+    def __init__(self, target: SshTarget, python: str) -> None:
+        self.target = target
+        self.python = python
+        self.where = target.host
+
+    def call(self, action: str, request: dict[str, Any], *, timeout: float = CALL_TIMEOUT,
+             ok_codes: tuple[int, ...] = (0,)) -> tuple[int, dict[str, Any]]:
+        return call_host(self.target, self.python, action, request, timeout=timeout, ok_codes=ok_codes)
 
 
-class SshSource(Source):
+class SshSource(RunnerSource):
     """Tasks run on one SSH host, at most `max_parallel` at once, by a runner that outlives hsm."""
 
     type = "ssh"
@@ -236,19 +216,10 @@ class SshSource(Source):
         super().__init__(name, settings, sweep, project)
         self.host = HostSettings.from_options(name, self.options, project)
         self.target = self.host.target
+        self.transport = SshAgent(self.target, self.host.agent_python())
         self._home: str | None = None
 
-    # --- paths ------------------------------------------------------------------------------
-
-    @property
-    def runner_dir(self) -> Path:
-        """The local staging copy of the runner dir (task.sh, runner.py) and hsm's notes."""
-        return self.sweep.paths.runner(self.name)
-
-    @property
-    def local_root(self) -> Path:
-        """The project root on this machine, as the sweep recorded it."""
-        return Path(self.sweep.metadata.get("project_root") or self.project.root)
+    # --- where things are on the host -------------------------------------------------------
 
     def home(self, ask: bool = False) -> str | None:
         """The login's home on the host, when a configured path needs it; None when not known yet.
@@ -277,11 +248,11 @@ class SshSource(Source):
         (self.runner_dir / "host.json").unlink(missing_ok=True)
         self._home = None
 
-    def remote_project(self) -> str:
+    def host_project(self) -> str:
         """The project dir on the host."""
         return self.host.project_path(self.local_root, self.home())
 
-    def remote_sweep(self) -> str:
+    def host_sweep(self) -> str:
         """`<project_dir>/<outputs dir relative to the project>/<sweep_id>`, or below `sweeps_dir`."""
         if self.host.sweeps_dir:
             base = resolve_remote(self.host.sweeps_dir, self.home(), f"source '{self.name}': sweeps_dir")
@@ -290,129 +261,49 @@ class SshSource(Source):
             rel = self.sweep.root.parent.relative_to(self.local_root)
         except ValueError:
             rel = Path("sweeps", "outputs")  # the sweep lives outside the project here
-        return posixpath.join(self.remote_project(), *rel.parts, self.sweep.id)
+        return posixpath.join(self.host_project(), *rel.parts, self.sweep.id)
 
-    def remote_runner(self) -> str:
-        """The runner dir on the host: `.hsm/runners/<source>` of the remote sweep dir."""
-        return posixpath.join(self.remote_sweep(), self.runner_dir.relative_to(self.sweep.root).as_posix())
+    def host_python(self) -> str:
+        return self.host.task_python(self.home())
 
-    def remote_tasks(self) -> str:
-        """The tasks dir on the host."""
-        return posixpath.join(self.remote_sweep(), "tasks")
-
-    def call(self, action: str, request: dict[str, Any], **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        """One action of `ssh_host` on this source's host."""
-        return call_host(self.target, self.host.agent_python(), action, request, **kwargs)
+    def conda_env(self) -> str | None:
+        return self.host.conda_env
 
     def excludes(self) -> list[str]:
         """What a push leaves out: .git, __pycache__, the outputs dirs, `sync_excludes`."""
         outputs = [self.project.outputs_dir, self.sweep.root.parent]
         return sync.exclude_patterns(self.local_root, outputs, self.host.sync_excludes)
 
-    # --- submit -----------------------------------------------------------------------------
-
-    def _stage(self, tasks: list[TaskRef]) -> list[str]:
-        """Write task.sh, runner.py and every task's argv for the host; the paths to rsync."""
-        meta = self.sweep.metadata
-        project_dir = self.remote_project()
-        self.runner_dir.mkdir(parents=True, exist_ok=True)
-        wrapper = render(
-            template_text("task.sh", self.local_root),
-            wrapper_values(self.sweep, self.name, project_dir, setup=Raw(conda_setup(self.host.conda_env))),
-            "templates/task.sh",
-        )
-        for name, text in (("task.sh", wrapper), ("runner.py", Path(runner_mod.__file__).read_text(encoding="utf-8"))):
-            target = self.runner_dir / name
-            if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                store.atomic_write(target, text)
-        script = meta.get("training_script") or ""
-        remote_script = ""
-        if script:
-            local_script = Path(os.path.expanduser(script))
-            if local_script.is_absolute():
-                try:
-                    remote_script = posixpath.join(project_dir, local_script.relative_to(self.local_root).as_posix())
-                except ValueError:
-                    remote_script = script  # outside the project: the same path on the host
-            else:
-                remote_script = posixpath.join(project_dir, Path(script).as_posix())
-        python = self.host.task_python(self.home())
-        rel_runner = self.runner_dir.relative_to(self.sweep.root).as_posix()
-        files = ["sweep_config.yaml", "sweep_metadata.yaml", f"{rel_runner}/task.sh", f"{rel_runner}/runner.py"]
-        remote_tasks = self.remote_tasks()
-        write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=remote_script,
-                         task_dir=lambda tid: PurePosixPath(remote_tasks, tid))
-        for task in tasks:
-            files += [f"tasks/{task.id}/params.yaml", f"tasks/{task.id}/argv"]
-        return files
+    # --- submit -------------------------------------------------------------------------------
 
     def submit(self, tasks: list[TaskRef]) -> SubmitResult:
         self.home(ask=True)  # every path written for the host is absolute
-        files = self._stage(tasks)
+        files = self.stage(tasks)
         excludes = self.excludes()
-        project_dir = self.remote_project()
+        project_dir = self.host_project()
         if self.host.sync_mode == "push":
             sync.push(self.target, self.local_root, project_dir, excludes)
         expected = sync.local_state(self.local_root, excludes) if self.project.verify_sync else None
         self.target.rsync(
-            [f"{self.sweep.root}/"], self.target.remote_path(f"{self.remote_sweep()}/"),
+            [f"{self.sweep.root}/"], self.target.remote_path(f"{self.host_sweep()}/"),
             options=["-r", "--mkpath", "--from0", "--files-from=-"], input="".join(f + "\0" for f in files),
         )
-        batch = {
-            "tasks_dir": self.remote_tasks(),
-            "max_parallel": self.max_parallel,
-            "disk": disk_watch(self.sweep),
-            "tasks": [[t.id, t.attempt] for t in tasks],
-        }
         code, answer = self.call(
             "start",
-            {"project_dir": project_dir, "runner_dir": self.remote_runner(), "expected": expected,
-             "batch": batch, "home": self.home()},
-            ok_codes=(0, ssh_host.MISMATCH, ssh_host.HOME_CHANGED),
+            {"project_dir": project_dir, "runner_dir": self.host_runner(), "expected": expected,
+             "batch": self.batch(tasks), "home": self.home()},
+            ok_codes=(0, agent_actions.MISMATCH, agent_actions.HOME_CHANGED),
         )
-        if code == ssh_host.HOME_CHANGED:
+        if code == agent_actions.HOME_CHANGED:
             # The paths were built with a home the host no longer has: build them again next time.
             old = self.home()
             self._forget_home()
             raise SourceError(f"{self.target.host}: the home dir is {answer['home']}, not {old} as remembered; "
                               "nothing was started, the next submit uses the new one")
-        if code == ssh_host.MISMATCH:
+        if code == agent_actions.MISMATCH:
             diff = sync.diff_states(expected or {}, answer["observed"])
             raise sync.SyncMismatch(sync.mismatch_message(self.name, self.target.host, project_dir, diff))
         return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
-
-    # --- poll, cancel, health ---------------------------------------------------------------
-
-    def poll(self, tasks: list[TaskRef]) -> PollResult:
-        request = {
-            "runner_dir": self.remote_runner(),
-            "tasks_dir": self.remote_tasks(),
-            "tasks": [[t.id, t.attempt, t.state, t.seen] for t in tasks],
-        }
-        try:
-            _, answer = self.call("poll", request)
-        except SourceError as exc:
-            # Nothing is known of these tasks now: none of them changes state.
-            return PollResult(reachable=False, error=str(exc))
-        return PollResult(reachable=True, observations=answer["tasks"])
-
-    def cancel(self, tasks: list[TaskRef]) -> None:
-        if not tasks:
-            return
-        self.call(
-            "cancel",
-            {"runner_dir": self.remote_runner(), "tasks_dir": self.remote_tasks(),
-             "tasks": [[t.id, t.attempt] for t in tasks]},
-            timeout=CALL_TIMEOUT + ssh_host.CANCEL_GRACE,
-        )
-
-    def health(self) -> dict[str, Any]:
-        try:
-            _, info = self.call("health", {"project_dir": self.remote_project()}, timeout=30)
-        except SourceError as exc:
-            return {"status": "unhealthy", "details": str(exc), "ok": False}
-        compute = self.sweep.metadata.get("compute") or self.project.compute
-        return classify_health(info, compute)
 
     # --- collect ----------------------------------------------------------------------------
 
@@ -443,7 +334,7 @@ class SshSource(Source):
         # while the task ran and rewritten within the same timestamp tick since. Only those few
         # logs are here already; everything else comes for the first time anyway.
         self.target.rsync(
-            [self.target.remote_path(f"{self.remote_sweep()}/")], f"{self.sweep.root}/",
+            [self.target.remote_path(f"{self.host_sweep()}/")], f"{self.sweep.root}/",
             options=["-r", "--ignore-times", "--from0", "--files-from=-", "--ignore-missing-args"],
             input="".join(e + "\0" for e in entries),
         )
@@ -453,6 +344,6 @@ class SshSource(Source):
                 fh.write("".join(f"{t.id} {t.attempt}\n" for t in finished))
         done = [t for t in finished if t.state == "completed"]
         if done and self.host.cleanup_remote_on_success:
-            dirs = [login_relative(posixpath.join(self.remote_tasks(), t.id)) for t in done]
+            dirs = [login_relative(posixpath.join(self.host_tasks(), t.id)) for t in done]
             self.target.run(["rm", "-rf", "--", *dirs], timeout=CALL_TIMEOUT)
         return {"collected": len(finished), "tasks": [t.id for t in finished]}

@@ -485,8 +485,14 @@ def test_the_same_sweep_through_the_login_host(projects, tmp_path: Path, testbed
     polls = tmp_path / "polls"
     polls.mkdir()
     index = project.poll_until_final(sweep, timeout=120, calls_dir=polls)
+    installs = 0
     for log in (calls(p) for p in polls.iterdir()):
-        assert {c["program"] for c in log} <= {"ssh"} and 1 <= len(log) <= 3, log
+        # One status call and one probe of the status files; the first call to a host that
+        # lacks this hsm's agent copies it there first (one rsync, and the call again).
+        agent_copies = [c for c in log if c["program"] == "rsync" and any("hsm-agent-" in a for a in c["argv"])]
+        installs += len(agent_copies)
+        assert {c["program"] for c in log} <= {"ssh", "rsync"} and 1 <= len(log) - 2 * len(agent_copies) <= 3, log
+    assert installs <= 1
     assert set(states(index).values()) == {"completed"}
     peak, started = max_overlap(project.events)
     assert started == n and peak <= 4

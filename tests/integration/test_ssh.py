@@ -234,6 +234,7 @@ def test_submit_and_poll_of_50_tasks_cost_a_fixed_number_of_calls(project: SshPr
     project.config(ssh={"project_dir": f"{home}/{project.remote_root[2:]}"})
     job_sweep(project, list(range(50)), sleep=0.0)
     sweep = project.new_sweep("ssh:server1:4")
+    project.ok("health", str(sweep))  # copies this hsm's agent to the host if it lacks it (counted elsewhere)
 
     project.ok("submit", str(sweep), count=True)
     calls = project.counted("ssh", "rsync")
@@ -261,9 +262,24 @@ def test_submit_and_poll_of_50_tasks_cost_a_fixed_number_of_calls(project: SshPr
     assert project.counted("ssh", "rsync") == Counter()  # everything is home already
 
 
+def test_the_agent_is_copied_to_a_host_once(project: SshProject) -> None:
+    # A host that has never seen this version of hsm's agent gets it on the first call: the
+    # call finds it missing (runs nothing), one rsync copies it, the call runs again.
+    project.on_host("server2", "rm -f ~/.cache/hsm/hsm-agent-*.pyz")
+    job_sweep(project, list(range(2)), sleep=0.0)
+    sweep = project.new_sweep("ssh:server2:1")
+    project.ok("health", str(sweep), count=True)
+    assert project.counted("ssh", "rsync") == Counter({"ssh": 2, "rsync": 1})
+    listing = project.on_host("server2", "ls ~/.cache/hsm").stdout.split()
+    assert len([n for n in listing if n.startswith("hsm-agent-") and n.endswith(".pyz")]) == 1, listing
+    project.ok("health", str(sweep), count=True)
+    assert project.counted("ssh", "rsync") == Counter({"ssh": 1})
+
+
 def test_a_home_relative_project_dir_costs_one_call_once(project: SshProject) -> None:
     job_sweep(project, list(range(5)), sleep=0.0)
     first = project.new_sweep("ssh:server2:2")
+    project.ok("health", str(first))  # copies this hsm's agent to the host if it lacks it (counted elsewhere)
     project.ok("submit", str(first), count=True)
     assert project.counted("ssh", "rsync") == Counter({"ssh": 2, "rsync": 2})  # the home, then as usual
     second = project.new_sweep("ssh:server2:2")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hsm.runner import file_mark, probe, proc_start
-from hsm.sources.hpc import probe_statuses
+from hsm.agent.probe import probe, probe_statuses
+from hsm.agent.status import file_mark, proc_start
 
 HEAD = "schema: 1\ntask_id: 'task_001'\nattempt: 1\nsource: 'local'\nhost: 'vm'\n"
 

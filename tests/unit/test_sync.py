@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +15,11 @@ import pytest
 
 from hsm import sync
 from hsm.config import parse_config
+from hsm.agent import project as agent_project
 from hsm.errors import BadInput
-from hsm.sources import ssh_host
 from hsm.core.health import classify_health
-from hsm.sources.ssh import HostSettings, conda_setup, resolve_remote
+from hsm.sources.runner_based import conda_setup
+from hsm.sources.ssh import HostSettings, resolve_remote
 from hsm.transport import SshTarget, login_relative
 
 # --- exclusion patterns ----------------------------------------------------------------------------
@@ -49,7 +52,7 @@ def test_exclude_patterns_anchor_the_outputs_dir_below_the_project(tmp_path: Pat
     ],
 )
 def test_excluded_follows_rsync_rules(path: str, is_dir: bool, patterns: list[str], expected: bool) -> None:
-    assert ssh_host.excluded(path, is_dir, patterns) is expected
+    assert agent_project.excluded(path, is_dir, patterns) is expected
 
 
 def test_walk_files_lists_what_a_push_copies(tmp_path: Path) -> None:
@@ -60,13 +63,13 @@ def test_walk_files_lists_what_a_push_copies(tmp_path: Path) -> None:
     (tmp_path / "link").symlink_to("train.py")
     (tmp_path / "linked_dir").symlink_to("conf")
     patterns = sync.exclude_patterns(tmp_path, [tmp_path / "sweeps" / "outputs"], ["data/"])
-    assert ssh_host.walk_files(str(tmp_path), patterns) == [
+    assert agent_project.walk_files(str(tmp_path), patterns) == [
         "conf/a.yaml", "link", "linked_dir", "sweeps/sweep_config.yaml", "train.py", "two words.py",
     ]
     digests = sync.describe_files(tmp_path, patterns)
     assert digests["link"].startswith("link:") and digests["linked_dir"].startswith("link:")
-    assert digests["train.py"] == ssh_host.digest(str(tmp_path / "train.py"))
-    assert ssh_host.file_digests(str(tmp_path), ["gone.py"]) == {"gone.py": None}
+    assert digests["train.py"] == agent_project.digest(str(tmp_path / "train.py"))
+    assert agent_project.file_digests(str(tmp_path), ["gone.py"]) == {"gone.py": None}
 
 
 # --- git status parsing --------------------------------------------------------------------------
@@ -84,8 +87,8 @@ def test_parse_git_status_keeps_the_project_part_and_both_sides_of_a_rename() ->
         "",
     ])
     patterns = [".git", "__pycache__", "/sweeps/outputs/"]
-    assert ssh_host.parse_git_status(text, "proj/", patterns) == ["a.py", "b.py", "new file.py", "old.py", "train.py"]
-    assert ssh_host.parse_git_status(text, "", patterns) == sorted(
+    assert agent_project.parse_git_status(text, "proj/", patterns) == ["a.py", "b.py", "new file.py", "old.py", "train.py"]
+    assert agent_project.parse_git_status(text, "", patterns) == sorted(
         ["proj/train.py", "proj/new file.py", "proj/b.py", "proj/a.py", "proj/old.py",
          "proj/sweeps/outputs/s1/status.yaml", "other/x.py"])
 
@@ -106,7 +109,7 @@ def test_local_state_of_a_checkout_names_commit_and_uncommitted_files(tmp_path: 
     patterns = sync.exclude_patterns(project, [project / "sweeps" / "outputs"])
     state = sync.local_state(project, patterns)
     commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    assert state["git"] == {"commit": commit, "dirty": {"train.py": ssh_host.digest(str(project / "train.py"))}}
+    assert state["git"] == {"commit": commit, "dirty": {"train.py": agent_project.digest(str(project / "train.py"))}}
     assert set(state["files"]) == {"train.py"}
     assert state["excludes"] == patterns
 
@@ -134,7 +137,7 @@ CASES = [
 @pytest.mark.parametrize(("what", "expected", "observed"), CASES, ids=[c[0] for c in CASES])
 def test_a_diff_is_empty_exactly_when_the_host_calls_it_a_match(what: str, expected: dict, observed: dict) -> None:
     # The host decides whether to start the runner; this machine explains a refusal. They must agree.
-    assert (not sync.diff_states(expected, observed)) is ssh_host.matches(expected, observed)
+    assert (not sync.diff_states(expected, observed)) is agent_project.matches(expected, observed)
 
 
 def test_diff_of_files_says_which_differ_and_which_are_missing() -> None:
@@ -175,24 +178,33 @@ def test_the_host_side_describes_a_copy_as_this_side_does(tmp_path: Path) -> Non
     (here / "pkg" / "m.py").write_text("b")
     shutil.copytree(here, there)
     expected = {"excludes": [".git"], "git": None, "files": sync.describe_files(here, [".git"])}
-    observed = ssh_host.project_state(str(there), expected)
-    assert observed["mode"] == "files" and ssh_host.matches(expected, observed)
+    observed = agent_project.project_state(str(there), expected)
+    assert observed["mode"] == "files" and agent_project.matches(expected, observed)
     (there / "pkg" / "m.py").write_text("changed")
-    observed = ssh_host.project_state(str(there), expected)
+    observed = agent_project.project_state(str(there), expected)
     assert sync.diff_states(expected, observed).changed == ["pkg/m.py"]
 
 
 # --- the host side's answers ---------------------------------------------------------------------
 
 
-def test_host_actions_answer_with_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ssh_host.main({"action": "health", "project_dir": str(tmp_path / "not" / "there")}) == 0
-    import json
+def agent(action: str, request: dict) -> subprocess.CompletedProcess:
+    """The agent's command line, as a host runs it."""
+    return subprocess.run([sys.executable, "-m", "hsm.agent", action], input=json.dumps(request),
+                          capture_output=True, text=True, timeout=60, check=False)
 
-    info = json.loads(capsys.readouterr().out)
+
+def test_agent_actions_answer_with_json(tmp_path: Path) -> None:
+    result = agent("health", {"project_dir": str(tmp_path / "not" / "there")})
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
     assert info["path"] == str(tmp_path) and info["free_bytes"] > 0 and info["cpus"] >= 1
-    assert ssh_host.main({"action": "poll", "runner_dir": str(tmp_path / "none"), "tasks_dir": "x", "tasks": []}) == 1
-    assert "runner.py: no such file" in capsys.readouterr().err
+    result = agent("poll", {"runner_dir": str(tmp_path / "none"), "tasks_dir": "x", "tasks": []})
+    assert result.returncode == 1 and result.stdout == ""
+    assert "no such directory" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = agent("nonsense", {})
+    assert result.returncode == 2 and "usage" in result.stderr
 
 
 # --- settings and options ------------------------------------------------------------------------

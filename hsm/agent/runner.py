@@ -1,11 +1,6 @@
-"""The detached task runner, and the probe that reads task states on its host.
+"""The detached runner: works through one source's queue, at most N tasks at once.
 
-This module uses the standard library only: hsm copies it to SSH hosts, which need
-nothing but a Python 3 to run it.
-
-    python3 runner.py serve RUNNER_DIR     work through the queue, at most N tasks at once
-    python3 runner.py probe < REQUEST      print the state of the requested tasks as JSON
-
+Standard library only (see the package docstring). Started as `AGENT serve RUNNER_DIR`.
 A runner directory holds:
 
     task.sh        the rendered task wrapper (templates/task.sh)
@@ -30,11 +25,12 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from .status import alive, free_kb, proc_start, read_status
 
 LINGER = 3.0  # seconds an idle runner waits for more work before it leaves
 QUEUE_SCAN = 0.2  # seconds between looks at the queue while tasks run
@@ -43,68 +39,6 @@ QUEUE_SCAN = 0.2  # seconds between looks at the queue while tasks run
 def _log(fh: Any, message: str) -> None:
     fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n")
     fh.flush()
-
-
-def proc_start(pid: int) -> int | None:
-    """The start time of process `pid` (clock ticks since boot), None when it is gone.
-
-    A pid with the start time it had when it was recorded is the same process; this is
-    what tells a live task from a recycled pid. A zombie counts as gone.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    if not fields or fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
-
-
-def alive(pid: int | None, start: int | None) -> bool:
-    """True when process `pid` is running and is the one that started at `start`."""
-    if not pid:
-        return False
-    now = proc_start(pid)
-    return now is not None and (not start or now == start)
-
-
-def free_kb(path: str) -> int:
-    """Free disk for an unprivileged user at `path`, in KB (0 when it cannot be read)."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return 0
-    return st.f_bavail * st.f_frsize // 1024
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    """Read a status.yaml written by task.sh: flat `key: value` lines."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    out: dict[str, Any] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(": ")
-        if not sep:
-            continue
-        out[key] = _scalar(value.strip())
-    return out
-
-
-def _scalar(value: str) -> Any:
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        return value[1:-1].replace("''", "'")
-    if value in ("null", "~", ""):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 def read_started(path: Path) -> dict[tuple[str, int], tuple[int, int] | None]:
@@ -143,8 +77,8 @@ class Runner:
         self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
         self.revoked: set[tuple[str, int]] = set()
         self.max_parallel = 1
-        # Free-disk floor and check interval of the sweep (seed 004): the runner watches the
-        # disk for all its tasks at once, instead of a monitor process in every task.
+        # Free-disk floor and check interval of the sweep: the runner watches the disk for
+        # all its tasks at once, instead of a monitor process in every task.
         self.disk: dict[str, int] = {}
         self.disk_signalled: set[int] = set()
         self.lock_fd: int | None = None
@@ -342,28 +276,6 @@ class Runner:
             self.release()
 
 
-def _observation(status: dict[str, Any], mark: list[int] | None) -> dict[str, Any]:
-    obs = {k: v for k, v in status.items() if k not in ("schema", "task_id", "source")}
-    obs["seen"] = mark
-    return obs
-
-
-def file_mark(path: str | Path) -> list[int] | None:
-    """What tells one version of a status file from another: [inode, size, mtime_ns]; None when missing.
-
-    The mtime alone cannot: file systems keep it at one-second resolution (Lustre, many NFS
-    servers, ext4 with small inodes) and a task may write `running` and its final status
-    within one tick. Every status write is a new file renamed over the old one, made while
-    the old one still exists, so the next version always has another inode whatever the
-    clock says (and a final status is longer than a running one as well).
-    """
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
-
-
 def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
     """Stop the running wrappers of these attempts; kill what outlives `grace` seconds.
 
@@ -394,86 +306,3 @@ def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> 
         except ProcessLookupError:
             pass
     return signalled, len(waiting)
-
-
-def probe(request: dict[str, Any]) -> dict[str, Any]:
-    """What this host knows of each requested task attempt.
-
-    Request: {"runner_dir": DIR, "tasks_dir": DIR, "tasks": [[id, attempt, state, seen], ...]}
-    with the task's state in the index and `seen`, the mark (`file_mark`) of the status file
-    already folded into it. Answer: {"runner_alive": bool, "tasks": {id: observation}}, with
-    an observation for every task whose state moved. A task whose process vanished without a
-    final status is failed with reason `lost`.
-    """
-    runner_dir = Path(request["runner_dir"])
-    tasks_dir = str(request["tasks_dir"])
-    is_alive = runner_alive(runner_dir)
-    # An attempt the runner has not started has no status file yet: read the runner's
-    # record first and look at the files of started attempts only. This keeps an idle
-    # poll of a long queue to one file read instead of a stat per queued task.
-    started = read_started(runner_dir / "started")
-    order = {key: n for n, key in enumerate(started)}
-    # Latest started first: a task seen running here was then running together with every
-    # task seen running after it (those started earlier and had not ended yet), so one probe
-    # never reports more tasks running than the runner's slots.
-    asked = sorted(request["tasks"], key=lambda t: -order.get((t[0], t[1]), -1))
-    out: dict[str, Any] = {}
-    for task, attempt, state, seen in asked:
-        key = (task, attempt)
-        if key not in started:
-            if is_alive and state == "submitted":
-                out[task] = {"state": "queued", "attempt": attempt}
-            continue
-        observed = _observe_started(Path(f"{tasks_dir}/{task}/status.yaml"), attempt, state, seen,
-                                    started[key], is_alive)
-        if observed is not None:
-            out[task] = observed
-    return {"runner_alive": is_alive, "tasks": out}
-
-
-def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
-                     runner_is_alive: bool) -> dict[str, Any] | None:
-    """The observation of one started attempt, None when nothing moved.
-
-    The file is read every time and what it says is compared with the index: only started,
-    unfinished attempts come here (a runner's few slots and what ended since the last poll),
-    so this costs a handful of small reads, and no timestamp is trusted to say "unchanged".
-    The mark is taken before the read, so the content is never older than the mark kept
-    with it.
-    """
-    mark = file_mark(path)
-    status = read_status(path) if mark is not None else None
-    if status is not None and status.get("attempt") == attempt:
-        if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
-            # Gone without a final status, unless it wrote one just now.
-            mark = file_mark(path)
-            status = read_status(path) or status
-            if status.get("state") == "running":
-                return {"state": "failed", "reason": "lost", "attempt": attempt, "seen": mark,
-                        "host": status.get("host"), "start": status.get("start")}
-        if status.get("state") != state or mark != seen:
-            return _observation(status, mark)
-        return None
-    # Started, but no status of this attempt yet.
-    if (proc is not None and alive(*proc)) or (proc is None and runner_is_alive):
-        return None  # the wrapper is starting up
-    mark = file_mark(path)
-    status = read_status(path)
-    if status is not None and status.get("attempt") == attempt:
-        return _observation(status, mark)
-    return {"state": "failed", "reason": "lost", "attempt": attempt}
-
-
-def main(argv: list[str]) -> int:
-    """Entry point: `serve RUNNER_DIR` or `probe` (request on stdin)."""
-    if len(argv) == 2 and argv[0] == "serve":
-        return Runner(Path(argv[1])).serve()
-    if len(argv) == 1 and argv[0] == "probe":
-        json.dump(probe(json.load(sys.stdin)), sys.stdout)
-        return 0
-    sys.stderr.write("usage: runner.py serve RUNNER_DIR | runner.py probe < REQUEST\n")
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""What a poll learns from status files. Standard library only (see the package docstring).
+
+    probe            the tasks of a runner source (local or SSH host), with the runner's record
+    probe_statuses   the tasks of job arrays (Slurm, PBS), here or on a login host
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .runner import read_started, runner_alive
+from .status import alive, file_mark, read_status
+
+
+def _observation(status: dict[str, Any], mark: list[int] | None) -> dict[str, Any]:
+    obs = {k: v for k, v in status.items() if k not in ("schema", "task_id", "source")}
+    obs["seen"] = mark
+    return obs
+
+
+def probe(request: dict[str, Any]) -> dict[str, Any]:
+    """What this host knows of each requested task attempt.
+
+    Request: {"runner_dir": DIR, "tasks_dir": DIR, "tasks": [[id, attempt, state, seen], ...]}
+    with the task's state in the index and `seen`, the mark (`file_mark`) of the status file
+    already folded into it. Answer: {"runner_alive": bool, "tasks": {id: observation}}, with
+    an observation for every task whose state moved. A task whose process vanished without a
+    final status is failed with reason `lost`.
+    """
+    runner_dir = Path(request["runner_dir"])
+    tasks_dir = str(request["tasks_dir"])
+    is_alive = runner_alive(runner_dir)
+    # An attempt the runner has not started has no status file yet: read the runner's
+    # record first and look at the files of started attempts only. This keeps an idle
+    # poll of a long queue to one file read instead of a stat per queued task.
+    started = read_started(runner_dir / "started")
+    order = {key: n for n, key in enumerate(started)}
+    # Latest started first: a task seen running here was then running together with every
+    # task seen running after it (those started earlier and had not ended yet), so one probe
+    # never reports more tasks running than the runner's slots.
+    asked = sorted(request["tasks"], key=lambda t: -order.get((t[0], t[1]), -1))
+    out: dict[str, Any] = {}
+    for task, attempt, state, seen in asked:
+        key = (task, attempt)
+        if key not in started:
+            if is_alive and state == "submitted":
+                out[task] = {"state": "queued", "attempt": attempt}
+            continue
+        observed = _observe_started(Path(f"{tasks_dir}/{task}/status.yaml"), attempt, state, seen,
+                                    started[key], is_alive)
+        if observed is not None:
+            out[task] = observed
+    return {"runner_alive": is_alive, "tasks": out}
+
+
+def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
+                     runner_is_alive: bool) -> dict[str, Any] | None:
+    """The observation of one started attempt, None when nothing moved.
+
+    The file is read every time and what it says is compared with the index: only started,
+    unfinished attempts come here (a runner's few slots and what ended since the last poll),
+    so this costs a handful of small reads, and no timestamp is trusted to say "unchanged".
+    The mark is taken before the read, so the content is never older than the mark kept
+    with it.
+    """
+    mark = file_mark(path)
+    status = read_status(path) if mark is not None else None
+    if status is not None and status.get("attempt") == attempt:
+        if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
+            # Gone without a final status, unless it wrote one just now.
+            mark = file_mark(path)
+            status = read_status(path) or status
+            if status.get("state") == "running":
+                return {"state": "failed", "reason": "lost", "attempt": attempt, "seen": mark,
+                        "host": status.get("host"), "start": status.get("start")}
+        if status.get("state") != state or mark != seen:
+            return _observation(status, mark)
+        return None
+    # Started, but no status of this attempt yet.
+    if (proc is not None and alive(*proc)) or (proc is None and runner_is_alive):
+        return None  # the wrapper is starting up
+    mark = file_mark(path)
+    status = read_status(path)
+    if status is not None and status.get("attempt") == attempt:
+        return _observation(status, mark)
+    return {"state": "failed", "reason": "lost", "attempt": attempt}
+
+
+def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
+    """The status files of the requested task attempts; standard library only (it also runs on a login host).
+
+    Request: {"tasks_dir": DIR, "job_ids": bool, "tasks": [[id, attempt, seen], ...]}, `seen`
+    being the file's mark (`runner.file_mark`: inode, size, mtime) already folded into the
+    index. Answer per task: `status` and `mark` when this attempt's status file is another
+    version than the one seen, `unchanged` when it is the same, and `job_id`, the id the job
+    script wrote for this attempt, when asked. Each status write is a new file renamed into
+    place, so a new version has a new mark even when the clock has not moved.
+    """
+    out: dict[str, Any] = {}
+    for tid, attempt, seen in request["tasks"]:
+        task_dir = os.path.join(request["tasks_dir"], tid)
+        path = os.path.join(task_dir, "status.yaml")
+        entry: dict[str, Any] = {}
+        mark = file_mark(path)  # before the read: the content is never older than the mark
+        if mark is not None and mark == seen:
+            entry["unchanged"] = True
+        elif mark is not None:
+            status = read_status(Path(path))
+            if status is not None and status.get("attempt") == attempt:
+                entry["status"] = status
+                entry["mark"] = mark
+        if request.get("job_ids"):
+            try:
+                with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
+                    words = fh.read().split()
+            except OSError:
+                words = []
+            if len(words) >= 2 and words[0] == str(attempt):
+                entry["job_id"] = words[1]
+        out[tid] = entry
+    return out

@@ -1,0 +1,209 @@
+"""Sources whose tasks a detached runner starts on a host: this machine, or an SSH host.
+
+Both are one design over two transports. The agent (`hsm.agent`) runs the runner and
+answers the source's calls; on this machine it is called in process, on an SSH host
+through `hsm.remote_agent`. What differs is where the sweep lives on the host and how
+files get there, which the SSH source adds (`hsm.sources.ssh`). Per command, whatever the
+number of tasks:
+
+    submit   stage the wrapper and the tasks' argv files; one `start` call queues the
+             batch and starts the runner (a second runner leaves at once)
+    poll     one `poll` call: the runner's probe of every task; a runner that is gone
+             while tasks wait is started again
+    cancel   one `cancel` call: a cancel batch, and a signal to every running wrapper
+    health   one `health` call: free disk, load, memory
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+import shlex
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from hsm import store
+from hsm.agent import actions as agent_actions
+from hsm.core.health import classify_health
+from hsm.errors import SourceError
+from hsm.jobscript import Raw, render, template_text
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
+
+CALL_TIMEOUT = 120.0
+
+
+class AgentTransport(Protocol):
+    """How a source reaches the agent on its host."""
+
+    where: str  # for messages: "this machine" or the host's name
+
+    def call(self, action: str, request: dict[str, Any], *, timeout: float = CALL_TIMEOUT,
+             ok_codes: tuple[int, ...] = (0,)) -> tuple[int, dict[str, Any]]:
+        """Run one agent action; (exit code, answer). SourceError when it fails."""
+        ...
+
+
+class InProcessAgent:
+    """The agent on this machine, called as a library."""
+
+    where = "this machine"
+
+    def call(self, action: str, request: dict[str, Any], *, timeout: float = CALL_TIMEOUT,
+             ok_codes: tuple[int, ...] = (0,)) -> tuple[int, dict[str, Any]]:
+        try:
+            # A copy: the agent rewrites paths in the request it is given, as it would on a host.
+            answer, code = agent_actions.dispatch(action, copy.deepcopy(request))
+        except Exception as exc:  # noqa: BLE001  (what a host's agent would report in one line)
+            raise SourceError(f"{self.where}: {action}: {type(exc).__name__}: {exc}") from None
+        if code not in ok_codes:
+            raise SourceError(f"{self.where}: {action}: exit code {code}")
+        return code, answer
+
+
+def conda_setup(env: str | None) -> str:
+    """Bash lines that activate a conda env, finding conda where installers put it."""
+    if not env:
+        return ""
+    return (
+        "if ! command -v conda >/dev/null 2>&1; then\n"
+        "  for f in \"$HOME\"/miniconda3 \"$HOME\"/anaconda3 \"$HOME\"/miniforge3 \"$HOME\"/mambaforge /opt/conda; do\n"
+        "    if [[ -f $f/etc/profile.d/conda.sh ]]; then . \"$f/etc/profile.d/conda.sh\"; break; fi\n"
+        "  done\n"
+        "fi\n"
+        "if command -v conda >/dev/null 2>&1; then\n"
+        "  set +u; conda activate " + shlex.quote(env) + "; set -u\n"
+        "fi"
+    )
+
+
+def host_script(script: str, local_root: Path, host_project: str) -> str:
+    """The training script as the host sees it: below its project copy, or the same absolute path."""
+    if not script:
+        return ""
+    path = Path(script).expanduser()
+    if path.is_absolute():
+        try:
+            return posixpath.join(host_project, path.relative_to(local_root).as_posix())
+        except ValueError:
+            return str(path)  # outside the project: the same path on the host
+    return posixpath.join(host_project, Path(script).as_posix())
+
+
+class RunnerSource(Source):
+    """Tasks run on one host, at most `max_parallel` at once, by a runner that outlives hsm."""
+
+    transport: AgentTransport
+
+    # --- where things are ---------------------------------------------------------------------
+
+    @property
+    def runner_dir(self) -> Path:
+        """The runner dir on this machine: the runner's own here, the staging copy for a host."""
+        return self.sweep.paths.runner(self.name)
+
+    @property
+    def local_root(self) -> Path:
+        """The project root on this machine, as the sweep recorded it."""
+        return Path(self.sweep.metadata.get("project_root") or self.project.root)
+
+    def host_sweep(self) -> str:
+        """The sweep dir as the host sees it."""
+        return str(self.sweep.root)
+
+    def host_project(self) -> str:
+        """The project dir as the host sees it (tasks start there)."""
+        return str(self.local_root)
+
+    def host_python(self) -> str:
+        """The interpreter the tasks run with."""
+        return str(self.sweep.metadata["python_interpreter"])
+
+    def conda_env(self) -> str | None:
+        """The conda env the wrapper activates, if any."""
+        env = self.sweep.metadata.get("conda_env")
+        return str(env) if env else None
+
+    def host_runner(self) -> str:
+        """The runner dir as the host sees it."""
+        return posixpath.join(self.host_sweep(), self.runner_dir.relative_to(self.sweep.root).as_posix())
+
+    def host_tasks(self) -> str:
+        """The tasks dir as the host sees it."""
+        return posixpath.join(self.host_sweep(), "tasks")
+
+    def call(self, action: str, request: dict[str, Any], **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """One agent action on this source's host."""
+        return self.transport.call(action, request, **kwargs)
+
+    # --- submit -------------------------------------------------------------------------------
+
+    def stage(self, tasks: list[TaskRef]) -> list[str]:
+        """Write the wrapper and every task's argv as the host needs them; their paths below the sweep dir."""
+        project_dir = self.host_project()
+        self.runner_dir.mkdir(parents=True, exist_ok=True)
+        wrapper = render(
+            template_text("task.sh", self.local_root),
+            wrapper_values(self.sweep, self.name, PurePosixPath(project_dir), setup=Raw(conda_setup(self.conda_env()))),
+            "templates/task.sh",
+        )
+        target = self.runner_dir / "task.sh"
+        if not target.is_file() or target.read_text(encoding="utf-8") != wrapper:
+            store.atomic_write(target, wrapper)
+        script = host_script(self.sweep.metadata.get("training_script") or "", self.local_root, project_dir)
+        tasks_dir = self.host_tasks()
+        write_argv_files(self.sweep, [t.id for t in tasks], python=self.host_python(), script=script,
+                         task_dir=lambda tid: PurePosixPath(tasks_dir, tid))
+        rel_runner = self.runner_dir.relative_to(self.sweep.root).as_posix()
+        files = ["sweep_config.yaml", "sweep_metadata.yaml", f"{rel_runner}/task.sh"]
+        for task in tasks:
+            files += [f"tasks/{task.id}/params.yaml", f"tasks/{task.id}/argv"]
+        return files
+
+    def batch(self, tasks: list[TaskRef]) -> dict[str, Any]:
+        """The queue batch that hands these attempts to the runner."""
+        return {
+            "tasks_dir": self.host_tasks(),
+            "max_parallel": self.max_parallel,
+            "disk": disk_watch(self.sweep),
+            "tasks": [[t.id, t.attempt] for t in tasks],
+        }
+
+    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+        self.stage(tasks)
+        self.call("start", {"project_dir": self.host_project(), "runner_dir": self.host_runner(),
+                            "batch": self.batch(tasks)})
+        return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
+
+    # --- poll, cancel, health -----------------------------------------------------------------
+
+    def poll(self, tasks: list[TaskRef]) -> PollResult:
+        request = {
+            "runner_dir": self.host_runner(),
+            "tasks_dir": self.host_tasks(),
+            "tasks": [[t.id, t.attempt, t.state, t.seen] for t in tasks],
+        }
+        try:
+            _, answer = self.call("poll", request)
+        except SourceError as exc:
+            # Nothing is known of these tasks now: none of them changes state.
+            return PollResult(reachable=False, error=str(exc))
+        return PollResult(reachable=True, observations=answer["tasks"])
+
+    def cancel(self, tasks: list[TaskRef]) -> None:
+        if not tasks:
+            return
+        self.call(
+            "cancel",
+            {"runner_dir": self.host_runner(), "tasks_dir": self.host_tasks(),
+             "tasks": [[t.id, t.attempt] for t in tasks]},
+            timeout=CALL_TIMEOUT + agent_actions.CANCEL_GRACE,
+        )
+
+    def health(self) -> dict[str, Any]:
+        try:
+            _, info = self.call("health", {"project_dir": self.host_project()}, timeout=30)
+        except SourceError as exc:
+            return {"status": "unhealthy", "details": str(exc), "ok": False}
+        compute = self.sweep.metadata.get("compute") or self.project.compute
+        return classify_health(info, compute)

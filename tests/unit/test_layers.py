@@ -1,0 +1,71 @@
+"""The house's walls: what may import what.
+
+- `hsm/agent/` runs on hosts that have nothing but a Python 3: standard library only, and
+  nothing of hsm outside the agent itself.
+- There is one way the agent reaches a host (its zip application) and no program text is
+  sent for a host to execute.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hsm import remote_agent
+
+ROOT = Path(__file__).resolve().parents[2]
+HSM = ROOT / "hsm"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Absolute names of the modules a file imports (relative imports resolved within hsm)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names.add(".".join([*base, node.module] if node.module else base))
+            elif node.module:
+                names.add(node.module)
+    return names
+
+
+def test_the_agent_imports_the_standard_library_and_itself_only() -> None:
+    stdlib = sys.stdlib_module_names
+    for path in sorted((HSM / "agent").glob("*.py")):
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            assert top == "__future__" or top in stdlib or name.startswith("hsm.agent"), (path.name, name)
+
+
+def test_the_agent_runs_from_its_zip_application_with_the_standard_library_alone(tmp_path: Path) -> None:
+    bundle = remote_agent.local_bundle()
+    assert bundle.name == remote_agent.bundle_name()
+    # -I -S: no site-packages, no PYTHONPATH, no user site: only the standard library.
+    for action, request in (("home", {}), ("health", {"project_dir": str(tmp_path)}),
+                            ("statuses", {"tasks_dir": str(tmp_path), "tasks": [["task_001", 1, None]]})):
+        result = subprocess.run([sys.executable, "-I", "-S", str(bundle), action], input=json.dumps(request),
+                                capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
+        assert result.returncode == 0, (action, result.stderr)
+        assert isinstance(json.loads(result.stdout), dict)
+    modules = subprocess.run(
+        [sys.executable, "-I", "-S", "-c",
+         "import sys; sys.path.insert(0, sys.argv[1]); "
+         "import hsm.agent.main, hsm.agent.probe, hsm.agent.project, hsm.agent.runner, hsm.agent.status; "
+         "print(sorted(m for m in sys.modules if m.startswith('hsm')))", str(bundle)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert modules.returncode == 0, modules.stderr
+    assert all(m == "hsm" or m.startswith("hsm.agent") for m in ast.literal_eval(modules.stdout))
+
+
+def test_no_program_text_is_sent_to_a_host() -> None:
+    for path in HSM.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "getsource" not in text and "BOOTSTRAP" not in text, path
