@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from hsm.sources import pbs, slurm
+from hsm.sources.hpc import pbs, slurm
 from hsm.sources.base import TaskRef
-from hsm.sources.hpc import decide
+from hsm.sources.hpc.outcome import decide
 
 NOW = 1_000_000.0
 GRACE = 60.0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hsm.proc import Result
-from hsm.sources import pbs, slurm
+from hsm.sources.hpc import pbs, slurm
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "hpc"
 
@@ -88,8 +88,8 @@ def test_exit_codes() -> None:
 
 def test_slurm_state_of_a_task() -> None:
     table = slurm.parse_squeue(data("squeue_running.txt"))
-    assert slurm.task_state("109_3", None, table) == "PENDING"
-    assert slurm.task_state("109_9", None, table) is None
+    assert slurm.Slurm().task_state("109_3", None, table) == "PENDING"
+    assert slurm.Slurm().task_state("109_9", None, table) is None
     assert slurm.element("109", 3) == "109_3" and slurm.array_of("109_3") == "109"
 
 

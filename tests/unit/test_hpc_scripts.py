@@ -10,9 +10,11 @@ import pytest
 
 from hsm.errors import BadInput
 from hsm.jobscript import Raw, template_text
-from hsm.sources import pbs, slurm
+from hsm.sources.hpc import pbs, slurm
 from hsm.sources.base import TaskRef
-from hsm.sources.hpc import JobSpec, chunk_key, chunks, group_jobs, job_name, render_job_script, task_list_text
+from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, task_list_text
+from hsm.sources.hpc.scheduler import JobSpec, chain_dependency
+from hsm.sources.hpc.source import render_job_script
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 # Paths that break careless quoting (after submitit's test fixtures).
@@ -30,12 +32,13 @@ def job(**extra) -> JobSpec:
 
 def rendered(hooks, spec: JobSpec, root: str = "/scratch/p/sweeps/outputs/sweep_20260101_000000",
              setup: str = "module load python/3.9\nmodule load cuda/11.8") -> str:
-    return render_job_script(hooks, template_text(hooks.TEMPLATE), spec, {
+    scheduler = {slurm: slurm.Slurm(), pbs: pbs.Pbs()}[hooks]
+    return render_job_script(scheduler, template_text(scheduler.template), spec, {
         "task_list": f"{root}/scripts/job_scripts/chunk_0123456789.tasks",
         "tasks_dir": f"{root}/tasks",
         "wrapper": f"{root}/scripts/task_cluster.sh",
         "setup": Raw(setup),
-    }, hooks.TEMPLATE)
+    }, scheduler.template)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -88,7 +91,7 @@ def test_a_newline_in_a_directive_is_refused() -> None:
 
 def test_submit_argv() -> None:
     assert slurm.submit_argv("/s/chunk.sh", job()) == ["sbatch", "--parsable", "/s/chunk.sh"]
-    deps = ("afterok:12", slurm.chain_dependency(["80", "81"]))
+    deps = ("afterok:12", chain_dependency(["80", "81"]))
     assert slurm.submit_argv("/s/chunk.sh", job(dependency=deps)) == \
         ["sbatch", "--parsable", "--dependency=afterok:12,afterany:80:81", "/s/chunk.sh"]
     assert pbs.submit_argv("/s/chunk.sh", job(dependency=("afterany:7",))) == \

@@ -1,8 +1,8 @@
 """The HPC source: a sweep's tasks as throttled job arrays on Slurm or PBS/Torque.
 
-What differs between schedulers is a few pure hooks in `hsm.sources.slurm` and
-`hsm.sources.pbs` (argv to build, text to parse); this module does the rest, the same
-for both, on this machine or through a login host over SSH:
+What differs between schedulers is the few pure hooks of `scheduler.Scheduler`, bound in
+`slurm.py` and `pbs.py` (argv to build, text to parse); this module does the rest, the
+same for both, on this machine or through a login host over SSH:
 
     submit   per chunk of at most `max_array_size` tasks: a task list (one "TASK ATTEMPT"
              per line, array index i -> line i+1) and a job script from templates/, then one
@@ -18,24 +18,18 @@ for both, on this machine or through a login host over SSH:
     health   one call (sinfo / qstat -q).
     collect  with a login host, one rsync bringing finished task dirs home.
 
-A task's outcome is what its own status file says, corrected by the scheduler where the
-scheduler knows better (a walltime, memory or node kill), or what accounting says when the
-task wrote nothing. A job that left the queue with neither is failed `lost`, after a grace
-period: accounting and shared file systems lag behind the queue.
+How an outcome is decided is `outcome.decide`; job names and chunks are `naming.py`; the
+settings are `settings.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
 import os
-import re
 import shlex
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 from typing import Any, Callable, Mapping
 
 from filelock import FileLock
@@ -43,326 +37,20 @@ from filelock import FileLock
 from hsm import proc, remote_agent, store
 from hsm.agent.probe import probe_statuses
 from hsm.config import ProjectConfig
-from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
+from hsm.core.states import FINAL, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
+from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, safe_name, task_list_text
+from hsm.sources.hpc.outcome import decide
+from hsm.sources.hpc.scheduler import JobSpec, Scheduler, scheduler
+from hsm.sources.hpc.settings import HpcSettings
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
-from hsm.transport import SshTarget
 
-SYSTEMS = ("slurm", "pbs")
-DEFAULT_MAX_ARRAY_SIZE = 1000  # Slurm's default MaxArraySize is 1001: indices 0..1000
-DEFAULT_TIMEOUT_WARNING = 60  # seconds before the walltime the wrapper is told (USR1)
-DEFAULT_LOST_GRACE = 60.0  # seconds a job may be gone before its task counts as lost
-# Seconds a finished job's exit code is awaited from accounting that answers but does not list
-# the job yet (sacct lags squeue by a few seconds; longer while slurmdbd catches up).
-DEFAULT_ACCOUNTING_GRACE = 60.0
-DEFAULT_COMMAND_TIMEOUT = 60.0
-LOGIN_PYTHON = "python3"  # runs the status-file probe on a login host
-# Scheduler verdicts that overrule what the task wrapper recorded (it saw only a signal).
-SCHEDULER_REASONS = frozenset({"timeout", "oom", "node_fail", "preempted"})
-_STATUS_PRIVATE = ("schema", "task_id", "source", "pid", "pid_start")
+LOGIN_PYTHON = "python3"  # runs the agent on a login host
 
 Record = Callable[[dict[str, dict[str, Any]]], None]
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One chunk's job as the scheduler hooks render and submit it."""
-
-    name: str
-    size: int
-    throttle: int | None
-    log_dir: str
-    queue: str | None = None
-    walltime: str | None = None
-    resources: Any = None
-    timeout_warning: int = 0
-    extra: tuple[str, ...] = ()
-    dependency: tuple[str, ...] = ()
-
-
-def scheduler(system: str) -> ModuleType:
-    """The hooks module of `system` (slurm or pbs)."""
-    if system not in SYSTEMS:
-        raise BadInput(f"hpc system {system!r}: expected one of {', '.join(SYSTEMS)}")
-    return importlib.import_module(f"hsm.sources.{system}")
-
-
-# --- pure helpers ---------------------------------------------------------------------------------
-
-
-def chunks(tasks: list[TaskRef], size: int) -> list[list[TaskRef]]:
-    """Tasks in id order, cut into arrays of at most `size` (indices 0..size-1 each)."""
-    ordered = sorted(tasks, key=lambda t: t.id)
-    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
-
-
-def chunk_key(source: str, tasks: list[TaskRef]) -> str:
-    """A name for a chunk that depends only on its task attempts: the same after a crash and retry."""
-    digest = hashlib.sha1(source.encode())
-    for t in tasks:
-        digest.update(f"\n{t.id} {t.attempt}".encode())
-    return digest.hexdigest()[:10]
-
-
-def safe_name(text: str) -> str:
-    """`text` with only characters every scheduler accepts in a job name or file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
-
-
-def job_name(sweep_id: str, source: str, key: str) -> str:
-    """`hsm-SWEEP-SOURCE-KEY`: the sweep and source for people, the key for the crash check."""
-    return f"{job_prefix(sweep_id, source)}{key}"
-
-
-def job_prefix(sweep_id: str, source: str) -> str:
-    """What every job name of one source of one sweep starts with."""
-    return f"hsm-{safe_name(sweep_id)}-{safe_name(source)}-"
-
-
-def task_list_text(tasks: list[TaskRef]) -> str:
-    """One `TASK_ID ATTEMPT` line per array index."""
-    return "".join(f"{t.id} {t.attempt}\n" for t in tasks)
-
-
-def group_jobs(rows: list[tuple[str, str, str]], active: frozenset[str]) -> dict[str, tuple[str, bool]]:
-    """Lookup rows (job id, name, state) -> {name: (array job id, any element live)}.
-
-    Where elements are listed under ids of their own, the array's is the smallest.
-    """
-    out: dict[str, tuple[str, bool]] = {}
-
-    def number(job: str) -> int:
-        digits = re.match(r"\d+", job)
-        return int(digits.group(0)) if digits else 0
-
-    for job, name, state in rows:
-        live = state in active
-        if name in out:
-            known, was_live = out[name]
-            out[name] = (min(known, job, key=number), was_live or live)
-        else:
-            out[name] = (job, live)
-    return out
-
-
-def decide(
-    ref: TaskRef,
-    probe: Mapping[str, Any],
-    sched: str | None,
-    acct: tuple[str, int | None] | None,
-    *,
-    active: frozenset[str],
-    final: Mapping[str, tuple[str, str | None]],
-    since: float | None,
-    now: float,
-    grace: float,
-    accounting: bool = False,
-    accounting_grace: float = DEFAULT_ACCOUNTING_GRACE,
-) -> tuple[dict[str, Any] | None, float | None]:
-    """What one poll makes of a task: (observation or None, when its job was first seen gone).
-
-    `probe` is what the status-file probe found (`status` of this attempt, its `mark`, or
-    `unchanged`); `sched` the queue's state of the task's job (None: not listed); `acct`
-    accounting's (state, exit code); `accounting` whether accounting answered at all this
-    poll, and `accounting_grace` how long a finished job's record is awaited from it.
-    Pure: `now` and the first time seen gone are passed in.
-    """
-    status = probe.get("status")
-    unchanged = bool(probe.get("unchanged"))
-    state = status.get("state") if status else (ref.state if unchanged else None)
-    acct_state, acct_code = acct if acct else (None, None)
-    verdict = sched if sched in final else (acct_state if acct_state in final else None)
-    running = sched in active or (sched is None and acct_state in active)
-
-    def from_status(**override: Any) -> dict[str, Any]:
-        obs = {k: v for k, v in (status or {}).items() if k not in _STATUS_PRIVATE}
-        obs["attempt"] = ref.attempt
-        if status:
-            obs["seen"] = probe.get("mark")
-        obs.update(override)
-        return obs
-
-    def carried(state: str, reason: str | None) -> dict[str, Any]:
-        obs: dict[str, Any] = {"state": state, "attempt": ref.attempt}
-        if status:
-            obs.update({k: status[k] for k in ("host", "start") if status.get(k) is not None})
-        if reason:
-            obs["reason"] = reason
-        if acct_code is not None:
-            obs["exit_code"] = acct_code
-        return obs
-
-    if state in FINAL:
-        if status is None:  # folded already; cannot happen for an unfinished index entry
-            return None, None
-        if state == COMPLETED:
-            return from_status(), None
-        outcome = final.get(verdict or "")
-        code = status.get("exit_code")
-        signalled = state == "cancelled" or (isinstance(code, int) and code > 128)
-        if outcome and (outcome[1] in SCHEDULER_REASONS or (signalled and outcome[0] == "cancelled")):
-            # The wrapper saw only a signal (or its command die of one); the scheduler knows why.
-            return from_status(state=outcome[0], reason=outcome[1]), None
-        if running and signalled:
-            # Killed by a signal while the scheduler still holds the job: it may yet say why
-            # (a node failure, memory, preemption). Ask again next poll.
-            return None, None
-        return from_status(), None
-
-    if running:
-        if status is not None:
-            return from_status(), None
-        if not unchanged and ref.state == SUBMITTED:
-            return {"state": QUEUED, "attempt": ref.attempt}, None
-        return None, None
-
-    if verdict is not None:
-        outcome_state, reason = final[verdict]
-        if reason in SCHEDULER_REASONS or outcome_state == "cancelled":
-            return carried(outcome_state, reason), None
-        # Ended normally by the scheduler's account, but the task's own word has not
-        # arrived (a shared file system can lag): wait for it a while, then believe accounting.
-        since = since if since is not None else now
-        # Accounting that answers but lags behind the queue is worth waiting for (a bounded
-        # while, whatever `grace` is): it alone has the exit code.
-        lagging = accounting and acct_state not in final and now - since < max(grace, accounting_grace)
-        if now - since < grace or lagging:
-            return (from_status() if status is not None else None), since
-        return carried(outcome_state, reason), since
-
-    since = since if since is not None else now
-    if now - since < grace:
-        return (from_status() if status is not None else None), since
-    return carried("failed", "lost"), since
-
-
-# --- settings --------------------------------------------------------------------------------------
-
-# Other names of source keys (`default_queue` is the older `hpc:` section's).
-ALIASES = {"partition": "queue", "default_queue": "queue", "walltime": "default_walltime",
-           "resources": "default_resources"}
-
-
-def _text(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
-        raise BadInput(f"{where}: expected a string, got {value!r}")
-    return str(value).strip()
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadInput(f"{where}: expected a list of strings, got {value!r}")
-    return tuple(value)
-
-
-def _number(value: Any, where: str, default: float, minimum: float = 0) -> float:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise BadInput(f"{where}: expected a number of at least {minimum:g}, got {value!r}")
-    return float(value)
-
-
-def _absolute(value: Any, where: str) -> str | None:
-    text = _text(value, where)
-    if text is not None and not text.startswith("/"):
-        raise BadInput(f"{where}: expected an absolute path on the cluster, got {text!r}")
-    return text
-
-
-@dataclass(frozen=True)
-class HpcSettings:
-    """An HPC source's settings: its options over the project's `hpc:` section over defaults."""
-
-    system: str
-    target: SshTarget | None
-    project_dir: str | None
-    sweeps_dir: str | None
-    queue: str | None
-    walltime: str | None
-    resources: Any
-    module_commands: tuple[str, ...]
-    conda_env: str | None
-    max_array_size: int
-    python_interpreter: str | None
-    dependency: tuple[str, ...]
-    timeout_warning: int
-    lost_grace: float
-    accounting_grace: float
-    extra_directives: tuple[str, ...]
-    command_timeout: float
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_options(cls, name: str, options: Mapping[str, Any], project: ProjectConfig) -> "HpcSettings":
-        """Read and check the settings; BadInput names the source and the key that is wrong."""
-        where = f"source '{name}'"
-        merged: dict[str, Any] = {}
-        for layer in (project.hpc, options):
-            for key, value in layer.items():
-                if value is not None:
-                    merged[ALIASES.get(key, key)] = value
-        from hsm.sources.detect import detect_scheduler
-
-        system = merged.get("system")
-        if system is None and not merged.get("host"):
-            system = detect_scheduler()
-        if system not in SYSTEMS:
-            if system is None:
-                shown = "missing (needed with a login host)" if merged.get("host") else \
-                    "missing (and neither sbatch nor qsub is on PATH)"
-            else:
-                shown = repr(system)
-            raise BadInput(f"{where}: system: {shown}; expected one of {', '.join(SYSTEMS)}")
-        target = None
-        if merged.get("host"):
-            host = _text(merged["host"], f"{where}: host")
-            ssh_defaults = project.raw.get("ssh") or {}
-            target = SshTarget.from_options(str(host), merged, ssh_defaults if isinstance(ssh_defaults, dict) else {},
-                                            where=where)
-        resources = merged.get("default_resources")
-        if resources is not None and not isinstance(resources, (str, list)):
-            raise BadInput(f"{where}: default_resources: expected a string or a list, got {resources!r}")
-        max_array = merged.get("max_array_size", DEFAULT_MAX_ARRAY_SIZE)
-        if isinstance(max_array, bool) or not isinstance(max_array, int) or max_array < 1:
-            raise BadInput(f"{where}: max_array_size: expected a positive whole number, got {max_array!r}")
-        warning = merged.get("timeout_warning", DEFAULT_TIMEOUT_WARNING)
-        if isinstance(warning, bool) or not isinstance(warning, int) or warning < 0:
-            raise BadInput(f"{where}: timeout_warning: expected whole seconds (0: none), got {warning!r}")
-        return cls(
-            system=system,
-            target=target,
-            project_dir=_absolute(merged.get("project_dir"), f"{where}: project_dir") if target else None,
-            sweeps_dir=_absolute(merged.get("sweeps_dir"), f"{where}: sweeps_dir") if target else None,
-            queue=_text(merged.get("queue"), f"{where}: queue"),
-            walltime=_text(merged.get("default_walltime"), f"{where}: default_walltime"),
-            resources=resources,
-            module_commands=_strings(merged.get("module_commands"), f"{where}: module_commands"),
-            conda_env=_text(merged.get("conda_env"), f"{where}: conda_env"),
-            max_array_size=max_array,
-            python_interpreter=_text(merged.get("python_interpreter"), f"{where}: python_interpreter"),
-            dependency=_strings(merged.get("dependency"), f"{where}: dependency"),
-            timeout_warning=warning,
-            lost_grace=_number(merged.get("lost_grace"), f"{where}: lost_grace", DEFAULT_LOST_GRACE),
-            accounting_grace=_number(merged.get("accounting_grace"), f"{where}: accounting_grace",
-                                     DEFAULT_ACCOUNTING_GRACE),
-            extra_directives=_strings(merged.get("extra_directives"), f"{where}: extra_directives"),
-            command_timeout=_number(merged.get("command_timeout"), f"{where}: command_timeout",
-                                    DEFAULT_COMMAND_TIMEOUT, minimum=1),
-            options=merged,
-        )
-
-
-# --- the source ------------------------------------------------------------------------------------
 
 
 class HpcSource(Source):
@@ -526,7 +214,7 @@ class HpcSource(Source):
         tasks_dir = self.cluster_root() / "tasks"
         write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=script,
                          task_dir=lambda tid: tasks_dir / tid)
-        template = template_text(self.hooks.TEMPLATE, self.local_project())
+        template = template_text(self.hooks.template, self.local_project())
         staged = []
         for part in chunks(tasks, self.cfg.max_array_size):
             key = chunk_key(self.name, part)
@@ -548,7 +236,7 @@ class HpcSource(Source):
                 "tasks_dir": str(tasks_dir),
                 "wrapper": self.cluster(self.wrapper_name),
                 "setup": Raw(self._setup()),
-            }, f"templates/{self.hooks.TEMPLATE}")
+            }, f"templates/{self.hooks.template}")
             store.atomic_write(self.local_root / f"{base}.sh", text)
             staged.append((part, job, self.cluster(f"{base}.sh")))
         return staged
@@ -580,7 +268,7 @@ class HpcSource(Source):
             raise SourceError(f"cannot list jobs before submitting: {exc}") from None
         if self.hooks.status_error(answer):
             raise SourceError(f"cannot list jobs before submitting: {answer.describe()}")
-        return group_jobs(self.hooks.parse_lookup(answer.stdout), self.hooks.ACTIVE)
+        return group_jobs(self.hooks.parse_lookup(answer.stdout), self.hooks.active)
 
     # poll
 
@@ -602,7 +290,7 @@ class HpcSource(Source):
         sched = {t.id: self.hooks.task_state(t.job, files.get(t.id, {}).get("job_id"), table) for t in refs}
         acct: dict[str, tuple[str, int | None]] | None = None
         asking = [t for t in refs if self._needs_accounting(files.get(t.id, {}), sched[t.id], t)]
-        if asking and self.hooks.HAS_ACCOUNTING:
+        if asking:
             acct = self._accounting(sorted({self.hooks.array_of(t.job) for t in asking}))
         gone = self._load_gone()
         now = time.time()
@@ -612,7 +300,7 @@ class HpcSource(Source):
             previous = gone.get(t.id)
             since = previous[1] if previous and previous[0] == t.attempt else None
             obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(t.job),
-                                active=self.hooks.ACTIVE, final=self.hooks.FINAL, since=since, now=now,
+                                active=self.hooks.active, final=self.hooks.final, since=since, now=now,
                                 grace=self.cfg.lost_grace, accounting=acct is not None,
                                 accounting_grace=self.cfg.accounting_grace)
             if obs is not None:
@@ -628,12 +316,12 @@ class HpcSource(Source):
         status = probe.get("status")
         if status and status.get("state") in FINAL:
             return False
-        return sched is None or self.hooks.FINAL.get(sched, ("", "x"))[1] in (None, "exit_code")
+        return sched is None or self.hooks.final.get(sched, ("", "x"))[1] in (None, "exit_code")
 
     def _probe(self, refs: list[TaskRef]) -> dict[str, Any]:
         request = {
             "tasks_dir": str(self.cluster_root() / "tasks"),
-            "job_ids": self.hooks.SYSTEM == "pbs",
+            "job_ids": self.hooks.writes_job_id_file,
             "tasks": [[t.id, t.attempt, t.seen] for t in refs],
         }
         if self.target is None:
@@ -710,18 +398,16 @@ class HpcSource(Source):
         return read_collected(self.state_dir / "collected")
 
 
-def render_job_script(hooks: ModuleType, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:
+def render_job_script(hooks: Scheduler, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:
     """One chunk's job script: the scheduler's directives and the given paths in the template."""
     try:
         lines = hooks.directives(job)
     except ValueError as exc:
         raise BadInput(f"{name}: {exc}") from None
-    walltime = 0
-    if hasattr(hooks, "walltime_seconds"):
-        try:
-            walltime = hooks.walltime_seconds(job.walltime)
-        except ValueError as exc:
-            raise BadInput(f"default_walltime: {exc}") from None
+    try:
+        walltime = hooks.walltime_seconds(job.walltime)
+    except ValueError as exc:
+        raise BadInput(f"default_walltime: {exc}") from None
     return render(template, {
         **values,
         "directives": Raw("\n".join(lines)),

@@ -1,4 +1,4 @@
-"""Slurm: the hooks the HPC source needs, as small pure functions over argv and text.
+"""Slurm: the scheduler hooks of the HPC source, as small pure functions over argv and text.
 
     submit   sbatch --parsable SCRIPT             (the array and throttle are in the script)
     poll     squeue -h -r -t all -j IDS -o FMT     one call for every array of the sweep
@@ -16,14 +16,10 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from hsm.sources.hpc import JobSpec
-    from hsm.proc import Result
+from hsm.sources.hpc.scheduler import JobSpec, Scheduler, array_spec
 
-SYSTEM = "slurm"
-TEMPLATE = "slurm.sh"
-SUBMIT = "sbatch"
-HAS_ACCOUNTING = True
+if TYPE_CHECKING:
+    from hsm.proc import Result
 
 SQUEUE_FORMAT = "%i|%T|%r"
 LOOKUP_FORMAT = "%F|%j|%T"
@@ -91,7 +87,7 @@ def _directive(option: str) -> str:
     return f"#SBATCH {option}"
 
 
-def directives(job: "JobSpec") -> list[str]:
+def directives(job: JobSpec) -> list[str]:
     """The `#SBATCH` lines of one chunk's job script."""
     opts = [
         f"--job-name={job.name}",
@@ -111,23 +107,12 @@ def directives(job: "JobSpec") -> list[str]:
     return [_directive(o) for o in opts]
 
 
-def array_spec(size: int, throttle: int | None) -> str:
-    """`0-N%K`: indices 0..size-1, at most K running at once."""
-    spec = f"0-{size - 1}"
-    return f"{spec}%{throttle}" if throttle else spec
-
-
-def submit_argv(script: str, job: "JobSpec") -> list[str]:
+def submit_argv(script: str, job: JobSpec) -> list[str]:
     """sbatch of one chunk's script; dependencies are the only per-call option."""
     argv = ["sbatch", "--parsable"]
     if job.dependency:
         argv.append("--dependency=" + ",".join(job.dependency))
     return argv + [script]
-
-
-def chain_dependency(job_ids: list[str]) -> str:
-    """A dependency that waits until every listed job has ended, however it ended."""
-    return "afterany:" + ":".join(job_ids)
 
 
 _JOB_ID = re.compile(r"^(\d+)(?:;\S+)?$")
@@ -157,7 +142,7 @@ def status_argv(array_ids: list[str]) -> list[str]:
     return ["squeue", "-h", "-r", "-t", "all", "-j", ",".join(array_ids), "-o", SQUEUE_FORMAT]
 
 
-def status_error(result: "Result") -> str | None:
+def status_error(result: Result) -> str | None:
     """None when squeue answered; a single id squeue has forgotten is an answer too."""
     if result.returncode == 0 or "Invalid job id specified" in result.stderr:
         return None
@@ -189,16 +174,6 @@ def parse_squeue(text: str) -> dict[str, str]:
     return out
 
 
-def parse_status(text: str) -> dict[str, str]:
-    """The state table of a status call (squeue)."""
-    return parse_squeue(text)
-
-
-def task_state(job: str, job_file: str | None, table: dict[str, str]) -> str | None:
-    """The scheduler's state of a task's job, None when squeue does not list it."""
-    return table.get(job)
-
-
 def accounting_argv(array_ids: list[str]) -> list[str]:
     """One sacct for the given arrays: allocations only, parsable."""
     return ["sacct", "-n", "-X", "-P", "-j", ",".join(array_ids), "-o", SACCT_FIELDS]
@@ -227,11 +202,6 @@ def parse_sacct(text: str) -> dict[str, tuple[str, int | None]]:
     return out
 
 
-def parse_accounting(text: str) -> dict[str, tuple[str, int | None]]:
-    """The table of an accounting call (sacct)."""
-    return parse_sacct(text)
-
-
 def lookup_argv() -> list[str]:
     """This user's jobs with their names, finished ones included (for as long as squeue keeps them)."""
     return ["squeue", "-h", "-t", "all", "--me", "-o", LOOKUP_FORMAT]
@@ -252,7 +222,7 @@ def cancel_argv(array_ids: list[str]) -> list[str]:
     return ["scancel", *array_ids]
 
 
-def cancel_error(result: "Result") -> str | None:
+def cancel_error(result: Result) -> str | None:
     """None when scancel did its work (a job that already ended is not an error)."""
     if result.returncode == 0 or "Invalid job id" in result.stderr or "already completing" in result.stderr:
         return None
@@ -274,7 +244,7 @@ def parse_sinfo(text: str) -> list[tuple[str, str, int, str]]:
     return out
 
 
-def health_of(result: "Result", queue: str | None) -> dict[str, Any]:
+def health_of(result: Result, queue: str | None) -> dict[str, Any]:
     """healthy when sinfo answers and the partition is up with usable nodes."""
     if result.returncode != 0:
         return {"status": "unhealthy", "details": f"sinfo failed: {result.describe()}", "ok": False}
@@ -291,3 +261,28 @@ def health_of(result: "Result", queue: str | None) -> dict[str, Any]:
     if usable == 0:
         return {"status": "degraded", "details": details, "ok": True}
     return {"status": "healthy", "details": details, "ok": True}
+
+
+class Slurm(Scheduler):
+    """Slurm: sbatch arrays, squeue, sacct."""
+
+    system = "slurm"
+    template = "slurm.sh"
+    active = ACTIVE
+    final = FINAL
+    directives = staticmethod(directives)
+    submit_argv = staticmethod(submit_argv)
+    parse_job_id = staticmethod(parse_job_id)
+    element = staticmethod(element)
+    array_of = staticmethod(array_of)
+    status_argv = staticmethod(status_argv)
+    status_error = staticmethod(status_error)
+    parse_status = staticmethod(parse_squeue)
+    accounting_argv = staticmethod(accounting_argv)
+    parse_accounting = staticmethod(parse_sacct)
+    lookup_argv = staticmethod(lookup_argv)
+    parse_lookup = staticmethod(parse_lookup)
+    cancel_argv = staticmethod(cancel_argv)
+    cancel_error = staticmethod(cancel_error)
+    health_argv = staticmethod(health_argv)
+    health_of = staticmethod(health_of)

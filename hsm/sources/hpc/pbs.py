@@ -1,4 +1,4 @@
-"""PBS/Torque: the hooks the HPC source needs, as small pure functions over argv and text.
+"""PBS/Torque: the scheduler hooks of the HPC source, as small pure functions over argv and text.
 
     submit   qsub -t 0-N%K -r n SCRIPT       (run in the sweep's logs/jobs/: the scheduler's own
                                             per-element output files land there)
@@ -17,14 +17,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from hsm.sources.hpc.scheduler import JobSpec, Scheduler, array_spec
+
 if TYPE_CHECKING:
     from hsm.proc import Result
-    from hsm.sources.hpc import JobSpec
-
-SYSTEM = "pbs"
-TEMPLATE = "pbs.sh"
-SUBMIT = "qsub"
-HAS_ACCOUNTING = False
 
 # qstat's one-letter states as the Slurm-style names the HPC source decides with.
 # C (completed), F (finished) and X (expired) carry no outcome: they count as gone.
@@ -36,7 +32,7 @@ ACTIVE = frozenset({"PENDING", "RUNNING"})
 FINAL: dict[str, tuple[str, str | None]] = {}
 
 
-def directives(job: "JobSpec") -> list[str]:
+def directives(job: JobSpec) -> list[str]:
     """The `#PBS` lines of one chunk's job script (the array range goes on the command line)."""
     lines = [f"-N {job.name}", "-r n"]
     if job.queue:
@@ -56,23 +52,12 @@ def directives(job: "JobSpec") -> list[str]:
     return [f"#PBS {line}" for line in lines]
 
 
-def array_spec(size: int, throttle: int | None) -> str:
-    """`0-N%K`: indices 0..size-1, at most K running at once."""
-    spec = f"0-{size - 1}"
-    return f"{spec}%{throttle}" if throttle else spec
-
-
-def submit_argv(script: str, job: "JobSpec") -> list[str]:
+def submit_argv(script: str, job: JobSpec) -> list[str]:
     """qsub of one chunk: the array and no-rerun on the command line, where every qsub reads them."""
     argv = ["qsub", "-t", array_spec(job.size, job.throttle), "-r", "n"]
     if job.dependency:
         argv += ["-W", "depend=" + ",".join(job.dependency)]
     return argv + [script]
-
-
-def chain_dependency(job_ids: list[str]) -> str:
-    """A dependency that waits until every listed job has ended, however it ended."""
-    return "afterany:" + ":".join(job_ids)
 
 
 _ID = re.compile(r"^(\d+)(?:\[(\d*)\])?((?:\.[\w.-]+)?)$")
@@ -117,7 +102,7 @@ def status_argv(array_ids: list[str]) -> list[str]:
     return ["qstat"]
 
 
-def status_error(result: "Result") -> str | None:
+def status_error(result: Result) -> str | None:
     """None when qstat answered; 153 with nothing on stderr means "no such jobs"."""
     if result.returncode == 0 or (result.returncode == 153 and not result.stderr.strip()):
         return None
@@ -137,11 +122,6 @@ def parse_qstat(text: str) -> dict[str, str]:
     return out
 
 
-def parse_status(text: str) -> dict[str, str]:
-    """The state table of a status call (qstat)."""
-    return parse_qstat(text)
-
-
 def task_state(job: str, job_file: str | None, table: dict[str, str]) -> str | None:
     """PENDING / RUNNING while the task's job may run, None when qstat shows it gone (or finished).
 
@@ -159,16 +139,6 @@ def task_state(job: str, job_file: str | None, table: dict[str, str]) -> str | N
     if not live:
         return None
     return "RUNNING" if job_file or "RUNNING" in live and "PENDING" not in live else "PENDING"
-
-
-def accounting_argv(array_ids: list[str]) -> list[str] | None:
-    """PBS has no accounting command hsm can rely on."""
-    return None
-
-
-def parse_accounting(text: str) -> dict[str, tuple[str, int | None]]:
-    """No accounting: nothing."""
-    return {}
 
 
 def lookup_argv() -> list[str]:
@@ -204,7 +174,7 @@ def cancel_argv(array_ids: list[str]) -> list[str]:
     return ["qdel", *array_ids]
 
 
-def cancel_error(result: "Result") -> str | None:
+def cancel_error(result: Result) -> str | None:
     """None when qdel did its work; it exits 1 without a word for jobs that already ended."""
     if result.returncode == 0 or (result.returncode == 1 and not result.stderr.strip()):
         return None
@@ -216,7 +186,7 @@ def health_argv() -> list[str]:
     return ["qstat", "-q"]
 
 
-def health_of(result: "Result", queue: str | None) -> dict[str, Any]:
+def health_of(result: Result, queue: str | None) -> dict[str, Any]:
     """healthy when qstat lists the queues (and the configured one among them)."""
     if result.returncode not in (0, 153) or "Queue" not in result.stdout or result.stderr.strip():
         return {"status": "unhealthy", "details": f"qstat -q failed: {result.describe()}", "ok": False}
@@ -238,3 +208,30 @@ def walltime_seconds(text: str | None) -> int:
     for part in parts:
         seconds = seconds * 60 + int(part)
     return seconds
+
+
+class Pbs(Scheduler):
+    """PBS/Torque: qsub arrays and qstat; no accounting, so outcomes come from the status files."""
+
+    system = "pbs"
+    template = "pbs.sh"
+    active = ACTIVE
+    final = FINAL
+    # qstat lists array elements under ids of their own: the job script records which one ran.
+    writes_job_id_file = True
+    directives = staticmethod(directives)
+    submit_argv = staticmethod(submit_argv)
+    parse_job_id = staticmethod(parse_job_id)
+    element = staticmethod(element)
+    array_of = staticmethod(array_of)
+    status_argv = staticmethod(status_argv)
+    status_error = staticmethod(status_error)
+    parse_status = staticmethod(parse_qstat)
+    task_state = staticmethod(task_state)
+    lookup_argv = staticmethod(lookup_argv)
+    parse_lookup = staticmethod(parse_lookup)
+    cancel_argv = staticmethod(cancel_argv)
+    cancel_error = staticmethod(cancel_error)
+    health_argv = staticmethod(health_argv)
+    health_of = staticmethod(health_of)
+    walltime_seconds = staticmethod(walltime_seconds)

@@ -1,0 +1,63 @@
+"""Job names and chunks: how a sweep's tasks become arrays, and how a crashed submit finds its jobs (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from hsm.sources.base import TaskRef
+
+
+def chunks(tasks: list[TaskRef], size: int) -> list[list[TaskRef]]:
+    """Tasks in id order, cut into arrays of at most `size` (indices 0..size-1 each)."""
+    ordered = sorted(tasks, key=lambda t: t.id)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def chunk_key(source: str, tasks: list[TaskRef]) -> str:
+    """A name for a chunk that depends only on its task attempts: the same after a crash and retry."""
+    digest = hashlib.sha1(source.encode())
+    for t in tasks:
+        digest.update(f"\n{t.id} {t.attempt}".encode())
+    return digest.hexdigest()[:10]
+
+
+def safe_name(text: str) -> str:
+    """`text` with only characters every scheduler accepts in a job name or file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def job_name(sweep_id: str, source: str, key: str) -> str:
+    """`hsm-SWEEP-SOURCE-KEY`: the sweep and source for people, the key for the crash check."""
+    return f"{job_prefix(sweep_id, source)}{key}"
+
+
+def job_prefix(sweep_id: str, source: str) -> str:
+    """What every job name of one source of one sweep starts with."""
+    return f"hsm-{safe_name(sweep_id)}-{safe_name(source)}-"
+
+
+def task_list_text(tasks: list[TaskRef]) -> str:
+    """One `TASK_ID ATTEMPT` line per array index."""
+    return "".join(f"{t.id} {t.attempt}\n" for t in tasks)
+
+
+def group_jobs(rows: list[tuple[str, str, str]], active: frozenset[str]) -> dict[str, tuple[str, bool]]:
+    """Lookup rows (job id, name, state) -> {name: (array job id, any element live)}.
+
+    Where elements are listed under ids of their own, the array's is the smallest.
+    """
+    out: dict[str, tuple[str, bool]] = {}
+
+    def number(job: str) -> int:
+        digits = re.match(r"\d+", job)
+        return int(digits.group(0)) if digits else 0
+
+    for job, name, state in rows:
+        live = state in active
+        if name in out:
+            known, was_live = out[name]
+            out[name] = (min(known, job, key=number), was_live or live)
+        else:
+            out[name] = (job, live)
+    return out
