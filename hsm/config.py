@@ -10,48 +10,33 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hsm.core.keys import boolean, canonical, mapping, read_keys
+from hsm.core.settings import (
+    COMPUTE_KEYS,
+    HPC_KEYS,
+    SOURCE_TYPES,
+    SSH_KEYS,
+    SourceConfig,
+    SourceDefaults,
+    source_config,
+)
 from hsm.errors import BadInput
 from hsm.store import read_yaml
 
 CONFIG_NAME = "hsm_config.yaml"
-SOURCE_TYPES = ("local", "ssh", "hpc")
 STRATEGIES = ("round_robin", "least_loaded", "random", "weighted", "capability_based")
-
-# Thresholds of the failsafe and the collection loop (seeds 000 and 004), with defaults.
-COMPUTE_DEFAULTS: dict[str, Any] = {
-    "health_check_interval": 300,
-    "result_collection_interval": 60,
-    "source_failure_threshold": 0.4,
-    "min_jobs_for_failsafe": 5,
-    "health_check_failure_threshold": 3,
-    "auto_disable_unhealthy_sources": True,
-    "enable_source_failsafe": True,
-    "max_concurrent_local": 4,
-    "retry_attempts": 0,
-    "disk_min_free_gb": 3.0,
-    "disk_floor_mb": 200,
-    "disk_check_interval": 300,
-}
+COMPUTE_DEFAULTS: dict[str, Any] = {key.name: key.default for key in COMPUTE_KEYS}
 
 _KNOWN_SECTIONS = {
     "project", "paths", "compute_sources", "compute", "distributed", "hpc", "ssh",
     "execution", "logging", "experiment_tracking", "result_collection",
 }
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One configured compute source."""
-
-    name: str
-    type: str
-    max_parallel_tasks: int
-    enabled: bool = True
-    options: dict[str, Any] = field(default_factory=dict)
+_LIMIT_NAMES = ("max_parallel_tasks", "max_parallel_jobs", "max_jobs")
 
 
 @dataclass(frozen=True)
@@ -72,8 +57,13 @@ class ProjectConfig:
     raw: dict[str, Any]
     # False for one invocation given --no-verify-sync: SSH hosts' project copies are not checked.
     verify_sync: bool = True
-    # The older `hpc:` section: defaults of every hpc source (its `default_queue` read as `queue`).
-    hpc: dict[str, Any] = field(default_factory=dict)
+    # What the `ssh:`, `hpc:` and `result_collection:` sections give every source of a kind.
+    source_defaults: SourceDefaults = field(default_factory=SourceDefaults)
+
+    @property
+    def hpc(self) -> Mapping[str, Any]:
+        """The older `hpc:` section: defaults of every hpc source (its `system` names the scheduler)."""
+        return self.source_defaults.hpc
 
     def script_path(self) -> Path | None:
         """The training script as a path on this machine, or None when not configured."""
@@ -91,14 +81,6 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise BadInput(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
 def _positive_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadInput(f"{where}: expected a positive whole number, got {value!r}")
@@ -111,38 +93,45 @@ def _bool(value: Any, where: str) -> bool:
     return value
 
 
-def _source(name: str, spec: Any, where: str, default_type: str | None, default_max: int) -> SourceConfig:
-    spec = _mapping(spec, where)
+def _source(name: str, spec: Any, where: str, default_type: str | None, default_max: int,
+            defaults: SourceDefaults) -> SourceConfig:
+    spec = mapping(spec, where)
     kind = spec.get("type", default_type or ("local" if name == "local" else None))
     if kind not in SOURCE_TYPES:
         shown = "missing" if kind is None else repr(kind)
         raise BadInput(f"{where}.type: {shown} is not a source type (expected one of {', '.join(SOURCE_TYPES)})")
-    raw_max = spec.get("max_parallel_tasks", spec.get("max_parallel_jobs", spec.get("max_jobs", default_max)))
-    max_key = next((k for k in ("max_parallel_tasks", "max_parallel_jobs", "max_jobs") if k in spec), "max_parallel_tasks")
-    limit = _positive_int(raw_max, f"{where}.{max_key}")
+    max_key = next((k for k in _LIMIT_NAMES if k in spec), "max_parallel_tasks")
+    limit = _positive_int(spec.get(max_key, default_max), f"{where}.{max_key}")
     enabled = _bool(spec.get("enabled", True), f"{where}.enabled")
     if kind == "ssh" and not spec.get("host"):
         spec = {**spec, "host": name}
-    options = {k: v for k, v in spec.items() if k not in {"type", "max_parallel_tasks", "max_parallel_jobs", "max_jobs", "enabled"}}
-    return SourceConfig(name=name, type=kind, max_parallel_tasks=limit, enabled=enabled, options=options)
+    options = {k: v for k, v in spec.items() if k not in {"type", *_LIMIT_NAMES, "enabled"}}
+    return source_config(name, kind, limit, options, defaults, enabled, where=where)
 
 
-def _hpc_defaults(section: Any, where: str) -> dict[str, Any]:
-    section = _mapping(section, where)
-    system = section.get("system")
-    if system is not None and system not in ("slurm", "pbs"):
-        raise BadInput(f"{where}.system: expected slurm or pbs, got {system!r}")
-    return {("queue" if k == "default_queue" else str(k)): v for k, v in section.items() if v is not None}
+def _source_defaults(data: Mapping[str, Any], where: str) -> SourceDefaults:
+    """The `ssh:`, `hpc:` and `result_collection:` sections, each checked as a source of its kind would be."""
+    ssh = mapping(data.get("ssh"), f"{where}: ssh")
+    hpc = mapping(data.get("hpc"), f"{where}: hpc")
+    collection = mapping(data.get("result_collection"), f"{where}: result_collection")
+    cleanup = collection.get("cleanup_remote_on_success")
+    if cleanup is not None:
+        cleanup = boolean(cleanup, f"{where}: result_collection.cleanup_remote_on_success")
+    defaults = SourceDefaults(ssh=ssh, hpc=hpc, cleanup_remote_on_success=cleanup)
+    # Checked here, once, so a bad value is refused before any sweep exists, not at submit.
+    read_keys(SSH_KEYS, canonical(SSH_KEYS, ssh), f"{where}: ssh", sep=".")
+    read_keys(HPC_KEYS, canonical(HPC_KEYS, hpc), f"{where}: hpc", sep=".")
+    return defaults
 
 
 def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     """Build the effective configuration from the parsed file (None: no file)."""
     where = str(path) if path else CONFIG_NAME
-    data = _mapping(data, where)
+    data = mapping(data, where)
     for key in data:
         if key not in _KNOWN_SECTIONS:
             raise BadInput(f"{where}: unknown section '{key}' (known: {', '.join(sorted(_KNOWN_SECTIONS))})")
-    paths = _mapping(data.get("paths"), f"{where}: paths")
+    paths = mapping(data.get("paths"), f"{where}: paths")
     base = cwd
     if path is not None:
         base = path.parent.parent if path.parent.name == "sweeps" else path.parent
@@ -151,33 +140,32 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     outputs_value = paths.get("outputs_dir", paths.get("output_dir"))
     outputs = (root / os.path.expanduser(str(outputs_value))) if outputs_value else root / "sweeps" / "outputs"
 
+    distributed = mapping(data.get("distributed"), f"{where}: distributed")
+    given: dict[str, Any] = {}
+    for section_name in ("distributed", "compute"):
+        section = mapping(data.get(section_name), f"{where}: {section_name}")
+        given.update({k: (section_name, v) for k, v in section.items() if k in COMPUTE_DEFAULTS})
     compute = dict(COMPUTE_DEFAULTS)
-    distributed = _mapping(data.get("distributed"), f"{where}: distributed")
-    for section_name, section in (("distributed", distributed), ("compute", _mapping(data.get("compute"), f"{where}: compute"))):
-        for key, value in section.items():
-            if key in COMPUTE_DEFAULTS:
-                compute[key] = value
-    for key in ("source_failure_threshold",):
-        value = compute[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-            raise BadInput(f"{where}: {key}: expected a fraction between 0 and 1, got {value!r}")
-    for key in ("min_jobs_for_failsafe", "health_check_failure_threshold", "max_concurrent_local"):
-        _positive_int(compute[key], f"{where}: {key}")
+    for key in COMPUTE_KEYS:
+        if key.name in given and given[key.name][1] is not None:
+            section_name, value = given[key.name]
+            compute[key.name] = key.parse(value, f"{where}: {section_name}.{key.name}")
 
+    defaults = _source_defaults(data, where)
     sources: dict[str, SourceConfig] = {}
     local_max = compute["max_concurrent_local"]
-    configured = _mapping(data.get("compute_sources"), f"{where}: compute_sources")
+    configured = mapping(data.get("compute_sources"), f"{where}: compute_sources")
     for name, spec in configured.items():
-        sources[str(name)] = _source(str(name), spec, f"{where}: compute_sources.{name}", None, local_max)
-    remotes = _mapping(distributed.get("remotes"), f"{where}: distributed.remotes")
+        sources[str(name)] = _source(str(name), spec, f"{where}: compute_sources.{name}", None, local_max, defaults)
+    remotes = mapping(distributed.get("remotes"), f"{where}: distributed.remotes")
     for name, spec in remotes.items():
         if str(name) in sources:
             raise BadInput(f"{where}: distributed.remotes.{name}: also defined under compute_sources")
-        sources[str(name)] = _source(str(name), spec, f"{where}: distributed.remotes.{name}", "ssh", 1)
+        sources[str(name)] = _source(str(name), spec, f"{where}: distributed.remotes.{name}", "ssh", 1, defaults)
     if "local" not in sources:
-        sources["local"] = SourceConfig(name="local", type="local", max_parallel_tasks=local_max)
+        sources["local"] = source_config("local", "local", local_max, {}, defaults)
 
-    execution = _mapping(data.get("execution"), f"{where}: execution")
+    execution = mapping(data.get("execution"), f"{where}: execution")
     strategy = execution.get("strategy", distributed.get("strategy", "round_robin"))
     if strategy not in STRATEGIES:
         raise BadInput(f"{where}: strategy: unknown strategy {strategy!r} (expected one of {', '.join(STRATEGIES)})")
@@ -198,7 +186,7 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
         arg_style=arg_style,
         hydra_run_dir=_bool(execution.get("hydra_run_dir", True), f"{where}: execution.hydra_run_dir"),
         raw=data,
-        hpc=_hpc_defaults(data.get("hpc"), f"{where}: hpc"),
+        source_defaults=defaults,
     )
 
 

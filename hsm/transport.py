@@ -15,10 +15,14 @@ import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from hsm import proc
-from hsm.errors import BadInput, SourceError
+from hsm.core.hostpaths import login_relative
+from hsm.core.settings import Connection
+from hsm.errors import SourceError
+
+__all__ = ["SshTarget", "control_dir", "login_relative"]
 
 CONNECT_TIMEOUT = 10
 CONTROL_PERSIST = 60
@@ -48,26 +52,14 @@ class SshTarget:
     connect_timeout: int = CONNECT_TIMEOUT
 
     @classmethod
-    def from_options(cls, host: str, options: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
-                     where: str = "source") -> "SshTarget":
-        """Build a target from a source's options, with the project's `ssh:` section as defaults."""
-        merged = {**(defaults or {}), **{k: v for k, v in options.items() if v is not None}}
-        port = merged.get("ssh_port", merged.get("port"))
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
-            raise BadInput(f"{where}: ssh_port: expected a port number, got {port!r}")
-        extra = merged.get("ssh_options") or []
-        if isinstance(extra, str):
-            extra = [extra]
-        if not isinstance(extra, list) or not all(isinstance(o, str) and "=" in o for o in extra):
-            raise BadInput(f"{where}: ssh_options: expected a list of 'Name=value' options, got {extra!r}")
-        config = merged.get("ssh_config")
-        key = merged.get("ssh_key")
+    def from_connection(cls, connection: Connection) -> "SshTarget":
+        """The target of checked connection settings (`~` in file names expanded here)."""
         return cls(
-            host=host,
-            port=port,
-            key=os.path.expanduser(str(key)) if key else None,
-            config_file=os.path.expanduser(str(config)) if config else None,
-            options=tuple(extra),
+            host=connection.host,
+            port=connection.port,
+            key=os.path.expanduser(connection.key) if connection.key else None,
+            config_file=os.path.expanduser(connection.config_file) if connection.config_file else None,
+            options=tuple(connection.options),
         )
 
     def ssh_options(self) -> list[str]:
@@ -131,15 +123,6 @@ class SshTarget:
     def key_id(self) -> str:
         """A short stable name for this target (for file names)."""
         return hashlib.sha1(repr(self).encode()).hexdigest()[:10]
-
-
-def login_relative(path: str) -> str:
-    """`~/x` as `x`, `~` as `.`: the names rsync and a command started by ssh use below the home dir."""
-    if path == "~" or path == "~/":
-        return "."
-    if path.startswith("~/"):
-        return path[2:].lstrip("/") or "."
-    return path
 
 
 def _last_line(text: str) -> str:

@@ -9,6 +9,9 @@ from typing import Any, Callable
 import click
 
 from hsm.config import ProjectConfig, load_project
+from hsm.core.settings import SourceConfig
+from hsm.core.sourcespec import resolve
+from hsm.sources.detect import detect_scheduler
 from hsm.sweep import Sweep, resolve_sweep
 
 
@@ -30,6 +33,11 @@ def sweep_argument(func: Callable[..., Any]) -> Callable[..., Any]:
 def project_for(hsm_config: Path | None) -> ProjectConfig:
     """The project config named by --hsm-config, or the one found from here."""
     return load_project(hsm_config)
+
+
+def resolve_sources(project: ProjectConfig, spec: str) -> list[SourceConfig]:
+    """The sources a `--sources` spec names, with their settings checked."""
+    return resolve(spec, project.sources, project.hpc.get("system") or detect_scheduler(), project.source_defaults)
 
 
 def open_sweep(ref: str | None, hsm_config: Path | None) -> tuple[Sweep, ProjectConfig]:

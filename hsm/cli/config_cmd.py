@@ -44,7 +44,7 @@ def show(hsm_config: Path | None) -> None:
         },
         "execution": {"strategy": project.strategy, "arg_style": project.arg_style, "hydra_run_dir": project.hydra_run_dir},
         "compute_sources": {
-            s.name: {"type": s.type, "max_parallel_tasks": s.max_parallel_tasks, "enabled": s.enabled, **s.options}
+            s.name: {"type": s.type, "max_parallel_tasks": s.max_parallel, "enabled": s.enabled, **s.options}
             for s in project.sources.values()
         },
         "compute": project.compute,
@@ -83,7 +83,7 @@ def validate(check_sync: bool, hsm_config: Path | None) -> None:
     note(f"✓ Python interpreter: {found}")
     for s in project.sources.values():
         state = "enabled" if s.enabled else "disabled"
-        note(f"✓ Source {s.name}: {s.type}, up to {s.max_parallel_tasks} tasks, {state}")
+        note(f"✓ Source {s.name}: {s.type}, up to {s.max_parallel} tasks, {state}")
     if check_sync:
         _check_sync(project)
     click.echo("valid")
@@ -92,11 +92,9 @@ def validate(check_sync: bool, hsm_config: Path | None) -> None:
 def _check_sync(project) -> None:  # type: ignore[no-untyped-def]
     """Compare every enabled SSH source's project copy with this one; HsmError when a run would stop."""
     from hsm.commands import sync as sync_cmd
-    from hsm.core.sourcespec import Source
     from hsm.sync import describe_diff
 
-    sources = [Source(c.name, c.type, c.max_parallel_tasks, dict(c.options))
-               for c in project.sources.values() if c.enabled and c.type == "ssh"]
+    sources = [c for c in project.sources.values() if c.enabled and c.type == "ssh"]
     if not sources:
         note("✓ No SSH sources: no project copies to check")
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hsm import sync
-from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
 from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
 from hsm.cli.steps import (
     dependency_option,
@@ -26,21 +26,18 @@ from hsm.commands import expand as expand_cmd
 from hsm.commands import run as run_cmd
 from hsm.commands import sync as sync_cmd
 from hsm.commands.status import summarize
-from hsm.core.sourcespec import Source, resolve
+from hsm.core.settings import SourceConfig, from_index, source_config
 from hsm.errors import BadInput, HsmError
-from hsm.sources.detect import detect_scheduler
 from hsm.sweep import Sweep, list_sweeps
 
 
-def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[Source]:  # type: ignore[no-untyped-def]
+def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[SourceConfig]:  # type: ignore[no-untyped-def]
     """The sources named by SPEC, else the sweep's own enabled ones, else local."""
     if spec:
-        return assign_cmd.cap_sources(
-            resolve(spec, project.sources, project.hpc.get("system") or detect_scheduler()), parallel_limit
-        )
+        return assign_cmd.cap_sources(resolve_sources(project, spec), parallel_limit)
     known = sweep.read_index().get("sources", {})
-    own = [Source(n, e["type"], int(e["max_parallel"]), e.get("options", {})) for n, e in known.items() if not e.get("disabled")]
-    return assign_cmd.cap_sources(own or resolve("local", project.sources), parallel_limit)
+    own = [from_index(n, e, project.source_defaults) for n, e in known.items() if not e.get("disabled")]
+    return assign_cmd.cap_sources(own or resolve_sources(project, "local"), parallel_limit)
 
 
 def _check_sync(project, sources: list[Source]) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +140,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
             click.echo(f"Total parameter combinations: {plan.tasks}")
             return
         sources = assign_cmd.cap_sources(
-            resolve(sources_spec or "local", project.sources, project.hpc.get("system") or detect_scheduler()),
+            resolve_sources(project, sources_spec or "local"),
             parallel_limit,
         )
         if dry_run:
@@ -156,8 +153,8 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         note(f"Sweep {sweep.id}: {plan.tasks} tasks in {shown_path(path)}")
     if dependency:
         # Kept with the hpc sources in the sweep, so every submit of this run passes it on.
-        sources = [Source(s.name, s.type, s.max_parallel, {**s.options, "dependency": dependency})
-                   if s.type == "hpc" else s for s in sources]
+        sources = [source_config(s.name, s.type, s.max_parallel, {**s.options, "dependency": dependency},
+                                 project.source_defaults) if s.type == "hpc" else s for s in sources]
     if sources:
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
 
@@ -311,7 +308,7 @@ def sync_command(target: str, force: bool, hsm_config: Path | None) -> None:
         hsm sync --target ssh:server1
     """
     project = project_for(hsm_config)
-    chosen = resolve(target, project.sources, detect_scheduler())
+    chosen = resolve_sources(project, target)
     others = [s.name for s in chosen if s.type != "ssh"]
     if others and target.strip() != "all":
         raise BadInput(f"--target: {', '.join(others)}: not an SSH source (only SSH hosts hold a project copy)")

@@ -21,6 +21,7 @@ from hsm.cli.common import (
     note,
     open_sweep,
     project_for,
+    resolve_sources,
     shown_path,
     sweep_argument,
 )
@@ -33,9 +34,7 @@ from hsm.commands import poll as poll_cmd
 from hsm.commands import submit as submit_cmd
 from hsm.commands.status import summarize
 from hsm.config import STRATEGIES, ProjectConfig
-from hsm.core.sourcespec import resolve
 from hsm.errors import HsmError
-from hsm.sources.detect import detect_scheduler
 
 
 def sources_option(required: bool = True):  # type: ignore[no-untyped-def]
@@ -125,9 +124,7 @@ def assign(sweep: str | None, sources_spec: str, strategy: str | None, seed: int
         hsm assign sweep_20261122_063133 --sources local:2,ssh:server1:8 --strategy least_loaded
     """
     s, project = open_sweep(sweep, hsm_config)
-    sources = assign_cmd.cap_sources(
-        resolve(sources_spec, project.sources, project.hpc.get("system") or detect_scheduler()), parallel_limit
-    )
+    sources = assign_cmd.cap_sources(resolve_sources(project, sources_spec), parallel_limit)
     result = assign_cmd.assign(s, sources, strategy or project.strategy, seed)
     if result.total:
         note("Assigned " + ", ".join(f"{len(t)} to {n}" for n, t in result.assigned.items()))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hsm.clock import log_stamp
 from hsm.core.assign import Slot, assign as place
-from hsm.core.sourcespec import Source
+from hsm.core.settings import SourceConfig
 from hsm.core.states import ACTIVE, ASSIGNED, PENDING
 from hsm.sweep import Sweep
 
@@ -22,7 +22,7 @@ class AssignResult:
         return sum(len(v) for v in self.assigned.values())
 
 
-def cap_sources(sources: list[Source], parallel_limit: int | None) -> list[Source]:
+def cap_sources(sources: list[SourceConfig], parallel_limit: int | None) -> list[SourceConfig]:
     """Share a global cap on parallel tasks among the sources, each keeping at least one."""
     if not parallel_limit or sum(s.max_parallel for s in sources) <= parallel_limit:
         return sources
@@ -30,11 +30,11 @@ def cap_sources(sources: list[Source], parallel_limit: int | None) -> list[Sourc
     capped = []
     for s in sources:
         share = max(1, s.max_parallel * parallel_limit // total)
-        capped.append(Source(s.name, s.type, min(s.max_parallel, share), s.options))
+        capped.append(replace(s, max_parallel=min(s.max_parallel, share)))
     return capped
 
 
-def assign(sweep: Sweep, sources: list[Source], strategy: str, seed: int | None = None) -> AssignResult:
+def assign(sweep: Sweep, sources: list[SourceConfig], strategy: str, seed: int | None = None) -> AssignResult:
     """Assign pending tasks, and assigned-but-unsubmitted tasks of sources not chosen now.
 
     Sources already known to the sweep keep their entry; the ones given here are added

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from hsm import sync
 from hsm.config import ProjectConfig
-from hsm.core.sourcespec import Source
+from hsm.core.settings import SourceConfig, SshSettings
 from hsm.errors import SourceError
-from hsm.sources.ssh import HostSettings, call_host, remember_host_home
+from hsm.sources.ssh import call_host, remember_host_home
+from hsm.transport import SshTarget
 
 
 @dataclass
@@ -29,36 +30,43 @@ class SyncReport:
         return sync.mismatch_message(self.name, self.host, self.remote_dir, self.diff)
 
 
-def ssh_sources(sources: Iterable[Source]) -> list[Source]:
+def ssh_settings(source: SourceConfig) -> SshSettings:
+    """The checked settings of an SSH source."""
+    assert isinstance(source.settings, SshSettings), source
+    return source.settings
+
+
+def ssh_sources(sources: Iterable[SourceConfig]) -> list[SourceConfig]:
     """The SSH sources among `sources`."""
     return [s for s in sources if s.type == "ssh"]
 
 
-def check(project: ProjectConfig, source: Source, *, push: bool) -> SyncReport:
+def check(project: ProjectConfig, source: SourceConfig, *, push: bool) -> SyncReport:
     """Push the project to one host when asked (one rsync), then compare the copies (one ssh call)."""
-    host = HostSettings.from_options(source.name, source.options, project)
-    remote = host.project_path(project.root)  # `~/x` stays so: rsync and the host resolve it
+    host = ssh_settings(source)
+    target = SshTarget.from_connection(host.connection)
+    remote = host.project_path(str(project.root))  # `~/x` stays so: rsync and the host resolve it
     patterns = sync.exclude_patterns(project.root, [project.outputs_dir], host.sync_excludes)
     if push:
-        sync.push(host.target, project.root, remote, patterns)
+        sync.push(target, project.root, remote, patterns)
     expected = sync.local_state(project.root, patterns)
-    _, answer = call_host(host.target, host.agent_python(), "state", {"project_dir": remote, "expected": expected})
+    _, answer = call_host(target, host.agent_python(), "state", {"project_dir": remote, "expected": expected})
     if answer.get("home"):
         remember_host_home(host, answer["home"])  # so the submit that follows need not ask
-    return SyncReport(source.name, host.target.host, host.sync_mode, remote, push,
+    return SyncReport(source.name, target.host, host.sync_mode, remote, push,
                       sync.diff_states(expected, answer["observed"]))
 
 
-def sync_sources(project: ProjectConfig, sources: Iterable[Source], force: bool) -> list[SyncReport]:
+def sync_sources(project: ProjectConfig, sources: Iterable[SourceConfig], force: bool) -> list[SyncReport]:
     """`hsm sync`: push each host's copy (push mode, or any mode with `force`) and verify it."""
     reports = []
     for source in ssh_sources(sources):
-        host = HostSettings.from_options(source.name, source.options, project)
+        host = ssh_settings(source)
         reports.append(check(project, source, push=force or host.sync_mode == "push"))
     return reports
 
 
-def preflight(project: ProjectConfig, sources: Iterable[Source],
+def preflight(project: ProjectConfig, sources: Iterable[SourceConfig],
               warn: Callable[[str], None] = lambda message: None) -> list[SyncReport]:
     """Before a run starts anything: push and verify every SSH source's copy.
 
@@ -67,7 +75,7 @@ def preflight(project: ProjectConfig, sources: Iterable[Source],
     """
     reports = []
     for source in ssh_sources(sources):
-        host = HostSettings.from_options(source.name, source.options, project)
+        host = ssh_settings(source)
         try:
             report = check(project, source, push=host.sync_mode == "push")
         except SourceError as exc:

@@ -1,4 +1,4 @@
-"""The `--sources` grammar (design.md §1), parsed and resolved against the configuration.
+"""The `--sources` grammar, parsed and resolved against the configuration (pure).
 
 Entries are comma-separated: `NAME[:N]` or `TYPE:NAME[:N]` with TYPE one of local, ssh,
 hpc (also slurm, pbs); N caps parallel tasks on that source; `all` means every enabled
@@ -8,10 +8,9 @@ alone is the scheduler found on this machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, replace
 
-from hsm.config import SourceConfig
+from hsm.core.settings import SourceConfig, SourceDefaults, source_config
 from hsm.errors import BadInput
 
 TYPES = ("local", "ssh", "hpc", "slurm", "pbs")
@@ -24,20 +23,6 @@ class Entry:
     type: str | None
     name: str | None
     limit: int | None
-
-
-@dataclass(frozen=True)
-class Source:
-    """A source chosen for a sweep: its name, kind, cap and options."""
-
-    name: str
-    type: str
-    max_parallel: int
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for the task index."""
-        return {"type": self.type, "max_parallel": self.max_parallel, "options": self.options}
 
 
 def _limit(text: str, entry: str) -> int:
@@ -79,15 +64,17 @@ def parse_spec(spec: str) -> list[Entry]:
     return entries
 
 
-def _from_config(cfg: SourceConfig, limit: int | None) -> Source:
-    return Source(cfg.name, cfg.type, limit or cfg.max_parallel_tasks, dict(cfg.options))
+def _from_config(cfg: SourceConfig, limit: int | None) -> SourceConfig:
+    return replace(cfg, max_parallel=limit or cfg.max_parallel)
 
 
-def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: str | None = None) -> list[Source]:
+def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: str | None = None,
+            defaults: SourceDefaults | None = None) -> list[SourceConfig]:
     """Match a source spec against the configured sources; ad-hoc SSH hosts are allowed."""
-    chosen: dict[str, Source] = {}
+    defaults = defaults or SourceDefaults()
+    chosen: dict[str, SourceConfig] = {}
 
-    def add(source: Source) -> None:
+    def add(source: SourceConfig) -> None:
         if source.name in chosen:
             raise BadInput(f"--sources: source '{source.name}' is named twice")
         chosen[source.name] = source
@@ -110,7 +97,7 @@ def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: 
             cfg = configured.get(entry.name or "local")
             if entry.name and (cfg is None or cfg.type != "local"):
                 raise BadInput(f"--sources: '{entry.name}' is not a configured local source")
-            add(_from_config(cfg, entry.limit) if cfg else Source("local", "local", entry.limit or 4))
+            add(_from_config(cfg, entry.limit) if cfg else source_config("local", "local", entry.limit or 4, {}, defaults))
             continue
         if kind == "ssh":
             if entry.name is None:
@@ -120,7 +107,7 @@ def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: 
                 raise BadInput(f"--sources: '{entry.name}' is configured as a {cfg.type} source, not ssh")
             if cfg is None:
                 # An ad-hoc host: the name is what `ssh` resolves (~/.ssh/config aliases included).
-                add(Source(entry.name, "ssh", entry.limit or 1, {"host": entry.name}))
+                add(source_config(entry.name, "ssh", entry.limit or 1, {"host": entry.name}, defaults))
             else:
                 add(_from_config(cfg, entry.limit))
             continue
@@ -142,9 +129,10 @@ def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: 
                 system = wanted_system or detected_scheduler
                 if system is None:
                     raise BadInput(f"--sources: '{entry.type}': no hpc source is configured and neither sbatch nor qsub is on PATH")
-                source = Source(system, "hpc", entry.limit or 32, {"system": system})
+                source = source_config(system, "hpc", entry.limit or 32, {"system": system}, defaults)
         if wanted_system:
-            source = Source(source.name, "hpc", source.max_parallel, {**source.options, "system": wanted_system})
+            source = source_config(source.name, "hpc", source.max_parallel, {**source.options, "system": wanted_system},
+                                   defaults)
         add(source)
     if not chosen:
         raise BadInput(f"--sources: '{spec}' names no enabled source")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm.config import ProjectConfig
+from hsm.core.settings import SourceConfig
 from hsm.sweep import Sweep
 
 
@@ -61,11 +62,10 @@ class Source:
 
     type = "base"
 
-    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
-        self.name = name
-        self.settings = settings
-        self.options: dict[str, Any] = settings.get("options", {})
-        self.max_parallel: int = int(settings.get("max_parallel", 1))
+    def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.max_parallel = config.max_parallel
         self.sweep = sweep
         self.project = project
 

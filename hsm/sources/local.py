@@ -6,9 +6,8 @@ SSH hosts (`hsm.sources.runner_based`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from hsm.config import ProjectConfig
+from hsm.core.settings import SourceConfig
 from hsm.sources.runner_based import InProcessAgent, RunnerSource
 from hsm.sweep import Sweep
 
@@ -18,6 +17,6 @@ class LocalSource(RunnerSource):
 
     type = "local"
 
-    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
-        super().__init__(name, settings, sweep, project)
+    def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(config, sweep, project)
         self.transport = InProcessAgent()

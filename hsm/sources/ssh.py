@@ -22,116 +22,25 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hsm import remote_agent, store, sync
 from hsm.agent import actions as agent_actions
 from hsm.config import ProjectConfig
-from hsm.errors import BadInput, SourceError
+from hsm.core.hostpaths import login_relative, resolve_remote
+from hsm.core.settings import SourceConfig, SshSettings
+from hsm.errors import SourceError
 from hsm.sources.base import SubmitResult, TaskRef, read_collected
 from hsm.sources.runner_based import RunnerSource
 from hsm.sweep import Sweep
-from hsm.transport import SshTarget, login_relative
+from hsm.transport import SshTarget
 
-DEFAULT_PYTHON = "python3"
-SYNC_MODES = ("push", "verify")
+__all__ = ["SshSource", "call_host", "host_home", "remember_host_home", "resolve_remote"]
+
 CALL_TIMEOUT = 120.0
 TASK_LOGS = ("status.yaml", "stdout.log", "stderr.log", "task_info.txt")
 COLLECTED = "collected"  # in the local runner dir: "TASK ATTEMPT" per task brought home
-
-
-@dataclass(frozen=True)
-class HostSettings:
-    """An SSH source's settings: the project-wide `ssh:` section overlaid with the source's own."""
-
-    name: str
-    target: SshTarget
-    project_dir: str | None  # as configured; None means the local project root's path
-    sweeps_dir: str | None
-    python: str
-    conda_env: str | None
-    sync_mode: str
-    sync_excludes: tuple[str, ...]
-    cleanup_remote_on_success: bool
-
-    @classmethod
-    def from_options(cls, name: str, options: Mapping[str, Any], project: ProjectConfig) -> HostSettings:
-        """Read and check the settings; BadInput names the source and the key that is wrong."""
-        defaults = project.raw.get("ssh") or {}
-        where = f"source '{name}'"
-        if not isinstance(defaults, dict):
-            raise BadInput(f"{project.path or 'hsm_config.yaml'}: ssh: expected a mapping, got {type(defaults).__name__}")
-        merged: dict[str, Any] = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-        connection = dict(merged)
-        if merged.get("compression"):
-            extra = connection.get("ssh_options") or []
-            connection["ssh_options"] = [*([extra] if isinstance(extra, str) else extra), "Compression=yes"]
-        host = merged.get("host") or name
-        if not isinstance(host, str):
-            raise BadInput(f"{where}: host: expected a host name, got {host!r}")
-        target = SshTarget.from_options(host, connection, where=where)
-        for key in ("project_dir", "sweeps_dir", "python_interpreter", "conda_env"):
-            value = merged.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise BadInput(f"{where}: {key}: expected a path or name, got {value!r}")
-        mode = merged.get("sync", "push")
-        if mode not in SYNC_MODES:
-            raise BadInput(f"{where}: sync: expected one of {', '.join(SYNC_MODES)}, got {mode!r}")
-        excludes = merged.get("sync_excludes") or []
-        if isinstance(excludes, str):
-            excludes = [excludes]
-        if not isinstance(excludes, list) or not all(isinstance(p, str) and p for p in excludes):
-            raise BadInput(f"{where}: sync_excludes: expected a list of rsync patterns, got {excludes!r}")
-        collection = project.raw.get("result_collection") or {}
-        cleanup = merged.get("cleanup_remote_on_success",
-                             collection.get("cleanup_remote_on_success", False) if isinstance(collection, dict) else False)
-        if not isinstance(cleanup, bool):
-            raise BadInput(f"{where}: cleanup_remote_on_success: expected true or false, got {cleanup!r}")
-        return cls(
-            name=name,
-            target=target,
-            project_dir=merged.get("project_dir"),
-            sweeps_dir=merged.get("sweeps_dir"),
-            python=merged.get("python_interpreter") or DEFAULT_PYTHON,
-            conda_env=merged.get("conda_env"),
-            sync_mode=mode,
-            sync_excludes=tuple(excludes),
-            cleanup_remote_on_success=cleanup,
-        )
-
-    def needs_home(self) -> bool:
-        """True when a configured path is relative to the login's home (`~/x` or `x`)."""
-        paths = [self.project_dir, self.sweeps_dir, self.python if "/" in self.python else None]
-        return any(p is not None and not p.startswith("/") for p in paths)
-
-    def project_path(self, local_root: Path, home: str | None = None) -> str:
-        """The project dir on the host; by default the same path as the local project root."""
-        return resolve_remote(self.project_dir or str(local_root), home, f"source '{self.name}': project_dir")
-
-    def task_python(self, home: str | None) -> str:
-        """The tasks' interpreter: a path made absolute (tasks start in the project dir), a bare name left to PATH."""
-        if "/" in self.python:
-            return resolve_remote(self.python, home, f"source '{self.name}': python_interpreter")
-        return self.python
-
-    def agent_python(self) -> str:
-        """The interpreter hsm's own calls use; ssh starts them in the home dir, so `~/x` is `x`."""
-        return login_relative(self.python)
-
-
-def resolve_remote(path: str, home: str | None, where: str = "path") -> str:
-    """A path on the host. `~`, `~/x` and a relative `x` are below the login's home: made
-    absolute when the home is known, else written `~/x` for the host to expand."""
-    if path.startswith("/"):
-        return posixpath.normpath(path)
-    if path.startswith("~") and path != "~" and not path.startswith("~/"):
-        raise BadInput(f"{where}: {path}: only ~/ (the login's own home) is understood, not ~user")
-    rest = path[1:].lstrip("/") if path.startswith("~") else path
-    base = home if home is not None else "~"
-    return posixpath.normpath(posixpath.join(base, rest)) if rest else base
 
 
 def call_host(target: SshTarget, python: str, action: str, request: dict[str, Any], *,
@@ -153,11 +62,12 @@ def _read_homes() -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-def _home_key(host: HostSettings) -> str:
-    return f"{host.target.host}-{host.target.key_id()}"
+def _home_key(host: SshSettings) -> str:
+    target = SshTarget.from_connection(host.connection)
+    return f"{target.host}-{target.key_id()}"
 
 
-def host_home(host: HostSettings) -> str:
+def host_home(host: SshSettings) -> str:
     """The login's home on a host: from this machine's cache, else asked (one ssh call) and cached.
 
     The start of a runner checks it, so a stale entry costs a retry, never a wrong path.
@@ -165,11 +75,11 @@ def host_home(host: HostSettings) -> str:
     known = _read_homes().get(_home_key(host))
     if isinstance(known, str):
         return known
-    _, answer = call_host(host.target, host.agent_python(), "home", {})
+    _, answer = call_host(SshTarget.from_connection(host.connection), host.agent_python(), "home", {})
     return remember_host_home(host, str(answer["home"]))
 
 
-def remember_host_home(host: HostSettings, home: str) -> str:
+def remember_host_home(host: SshSettings, home: str) -> str:
     """Keep a host's home in this machine's cache (a project check learns it on the way)."""
     homes = _read_homes()
     if homes.get(_home_key(host)) != home:
@@ -182,7 +92,7 @@ def remember_host_home(host: HostSettings, home: str) -> str:
     return home
 
 
-def forget_host_home(host: HostSettings) -> None:
+def forget_host_home(host: SshSettings) -> None:
     """Drop a host's entry from this machine's cache of homes."""
     key = _home_key(host)
     homes = _read_homes()
@@ -212,10 +122,11 @@ class SshSource(RunnerSource):
 
     type = "ssh"
 
-    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
-        super().__init__(name, settings, sweep, project)
-        self.host = HostSettings.from_options(name, self.options, project)
-        self.target = self.host.target
+    def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(config, sweep, project)
+        assert isinstance(config.settings, SshSettings)
+        self.host = config.settings
+        self.target = SshTarget.from_connection(self.host.connection)
         self.transport = SshAgent(self.target, self.host.agent_python())
         self._home: str | None = None
 
@@ -250,7 +161,7 @@ class SshSource(RunnerSource):
 
     def host_project(self) -> str:
         """The project dir on the host."""
-        return self.host.project_path(self.local_root, self.home())
+        return self.host.project_path(str(self.local_root), self.home())
 
     def host_sweep(self) -> str:
         """`<project_dir>/<outputs dir relative to the project>/<sweep_id>`, or below `sweeps_dir`."""

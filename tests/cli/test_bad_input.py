@@ -84,6 +84,34 @@ CONFIG_CASES = {
     ),
 }
 
+# Settings are checked when the config is loaded: by every command, before anything is written.
+SETTING_CASES = {
+    "max_array_size: -1": ("compute_sources: {c: {type: hpc, system: slurm, max_array_size: -1}}",
+                           ("hsm_config.yaml", "compute_sources.c", "max_array_size", "-1")),
+    "max_array_size: big (hpc section)": ("hpc: {system: slurm, max_array_size: big}",
+                                          ("hsm_config.yaml", "hpc.max_array_size", "big")),
+    "lost_grace: soon": ("compute_sources: {c: {type: hpc, system: slurm, lost_grace: soon}}",
+                         ("hsm_config.yaml", "lost_grace", "soon")),
+    "module_commands: 5": ("compute_sources: {c: {type: hpc, system: slurm, module_commands: 5}}",
+                           ("hsm_config.yaml", "module_commands", "5")),
+    "sync: sometimes": ("compute_sources: {s: {type: ssh, host: h, sync: sometimes}}",
+                        ("hsm_config.yaml", "compute_sources.s", "sync", "sometimes")),
+    "ssh_port: x": ("ssh: {ssh_port: x}", ("hsm_config.yaml", "ssh.ssh_port", "'x'")),
+    "ssh_port: 70000": ("distributed: {remotes: {s: {host: h, ssh_port: 70000}}}",
+                        ("hsm_config.yaml", "distributed.remotes.s", "ssh_port", "70000")),
+    "host read as an option": ("compute_sources: {s: {type: ssh, host: '-oProxyCommand=touch /tmp/x'}}",
+                               ("hsm_config.yaml", "host", "-oProxyCommand")),
+    "disk_min_free_gb: abc": ("compute: {disk_min_free_gb: abc}", ("hsm_config.yaml", "compute.disk_min_free_gb", "abc")),
+    "disk_check_interval: x": ("compute: {disk_check_interval: x}", ("hsm_config.yaml", "disk_check_interval")),
+    "result_collection_interval: x": ("compute: {result_collection_interval: x}",
+                                      ("hsm_config.yaml", "result_collection_interval")),
+    "disk_floor_mb: -5": ("compute: {disk_floor_mb: -5}", ("hsm_config.yaml", "disk_floor_mb", "-5")),
+    "auto_disable_unhealthy_sources: 'no'": ("distributed: {auto_disable_unhealthy_sources: 'no'}",
+                                             ("hsm_config.yaml", "auto_disable_unhealthy_sources", "'no'")),
+}
+for _name, (_text, _needles) in SETTING_CASES.items():
+    CONFIG_CASES[_name] = (_hsm_config(f"paths:\n  training_script: train.py\n{_text}\n"), _needles)
+
 COMMANDS = {
     "expand": ("expand", "sweeps/sweep_config.yaml"),
     "run": ("run", "--sources", "local:1", "--poll-interval", "0.1"),
@@ -98,6 +126,13 @@ def test_bad_config_is_refused_before_anything_is_written(project: Project, case
     result = project.hsm(*COMMANDS[command])
     assert_bad_input(result, *needles)
     assert project.output_entries() == []
+
+
+@pytest.mark.parametrize("case", list(SETTING_CASES))
+def test_config_validate_refuses_a_bad_setting(project: Project, case: str) -> None:
+    text, needles = SETTING_CASES[case]
+    project.write("hsm_config.yaml", f"paths:\n  training_script: train.py\n{text}\n")
+    assert_bad_input(project.hsm("config", "validate"), *needles)
 
 
 def test_run_with_an_unknown_strategy(project: Project) -> None:

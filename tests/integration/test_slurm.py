@@ -19,6 +19,7 @@ import yaml
 
 from hsm.config import load_project
 from hsm.sources.base import TaskRef
+from hsm.sources import make_source
 from hsm.sources.hpc import HpcSource
 from hsm.sweep import Sweep
 
@@ -422,7 +423,8 @@ def test_a_crash_after_submitting_does_not_submit_twice(projects, tmp_path: Path
             entry.update(state="submitted", attempt=1)
         u.changed = True
         sources = dict(u.index["sources"])
-    source = HpcSource("slurm", sources["slurm"], sweep, load_project(project.root / "hsm_config.yaml"))
+    source = make_source("slurm", sources["slurm"], sweep, load_project(project.root / "hsm_config.yaml"))
+    assert isinstance(source, HpcSource)
 
     def crash(fields: dict) -> None:
         raise KeyboardInterrupt("crash between sbatch and the record")

@@ -243,7 +243,7 @@ def test_submit_and_poll_of_50_tasks_cost_a_fixed_number_of_calls(project: SshPr
     assert all(t["state"] == "submitted" and t["job"] for t in project.index(sweep)["tasks"].values())
 
     # The runner does not depend on the connection that started it.
-    SshTarget.from_options("server1", {"ssh_config": str(project.testbed.ssh_config)}).close()
+    SshTarget("server1", config_file=str(project.testbed.ssh_config)).close()
 
     project.ok("poll", str(sweep), count=True)
     assert project.counted("ssh", "rsync") == Counter({"ssh": 1})

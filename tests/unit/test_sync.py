@@ -19,7 +19,8 @@ from hsm.agent import project as agent_project
 from hsm.errors import BadInput
 from hsm.core.health import classify_health
 from hsm.sources.runner_based import conda_setup
-from hsm.sources.ssh import HostSettings, resolve_remote
+from hsm.core.hostpaths import resolve_remote
+from hsm.core.settings import read_ssh
 from hsm.transport import SshTarget, login_relative
 
 # --- exclusion patterns ----------------------------------------------------------------------------
@@ -220,10 +221,11 @@ def test_host_settings_overlay_the_ssh_section_with_the_source(tmp_path: Path) -
                 "compression": True, "sync_excludes": ["data/"]},
         "result_collection": {"cleanup_remote_on_success": True},
     })
-    host = HostSettings.from_options("gpu", {"host": "gpu.example.org", "ssh_port": 2222, "ssh_key": "~/.ssh/k",
-                                             "python_interpreter": "~/miniconda3/envs/x/bin/python"}, project)
-    assert host.target.host == "gpu.example.org"
-    opts = host.target.ssh_options()
+    host = read_ssh("gpu", {"host": "gpu.example.org", "ssh_port": 2222, "ssh_key": "~/.ssh/k",
+                            "python_interpreter": "~/miniconda3/envs/x/bin/python"}, project.source_defaults)
+    target = SshTarget.from_connection(host.connection)
+    assert target.host == "gpu.example.org"
+    opts = target.ssh_options()
     assert opts[:2] == ["-F", os.path.expanduser("~/tb/config")]
     assert ["-p", "2222"] == opts[opts.index("-p"):opts.index("-p") + 2]
     assert os.path.expanduser("~/.ssh/k") in opts
@@ -231,18 +233,18 @@ def test_host_settings_overlay_the_ssh_section_with_the_source(tmp_path: Path) -
     assert not any(o.startswith("StrictHostKeyChecking") for o in opts)  # the user's own ssh decides
     assert (host.sync_mode, host.sync_excludes, host.cleanup_remote_on_success) == ("push", ("data/",), True)
     assert host.needs_home()
-    assert host.project_path(tmp_path) == "~/work/p"
-    assert host.project_path(tmp_path, "/home/u") == "/home/u/work/p"
+    assert host.project_path(str(tmp_path)) == "~/work/p"
+    assert host.project_path(str(tmp_path), "/home/u") == "/home/u/work/p"
     assert host.task_python("/home/u") == "/home/u/miniconda3/envs/x/bin/python"
     assert host.agent_python() == "miniconda3/envs/x/bin/python"
 
 
 def test_host_settings_defaults(tmp_path: Path) -> None:
-    host = HostSettings.from_options("server1", {}, _project(tmp_path))
-    assert host.target.host == "server1"
+    host = read_ssh("server1", {}, _project(tmp_path).source_defaults)
+    assert host.connection.host == "server1"
     assert (host.python, host.sync_mode, host.cleanup_remote_on_success) == ("python3", "push", False)
     assert not host.needs_home()
-    assert host.project_path(tmp_path / "proj") == str(tmp_path / "proj")  # the local project root's path
+    assert host.project_path(str(tmp_path / "proj")) == str(tmp_path / "proj")  # the local project root's path
     assert host.task_python(None) == "python3" and host.agent_python() == "python3"
 
 
@@ -259,7 +261,7 @@ def test_host_settings_defaults(tmp_path: Path) -> None:
 )
 def test_bad_settings_name_the_source_and_the_key(tmp_path: Path, options: dict[str, Any], message: str) -> None:
     with pytest.raises(BadInput, match="^" + message.replace("(", r"\(").replace("[", r"\[")):
-        HostSettings.from_options("s", options, _project(tmp_path))
+        read_ssh("s", options, _project(tmp_path).source_defaults)
 
 
 @pytest.mark.parametrize(
@@ -321,8 +323,8 @@ def test_the_older_remotes_form_gives_the_same_settings(tmp_path: Path) -> None:
                                                 "ssh_port": 2200, "max_parallel_jobs": 2}}},
     })
     source = project.sources["blossom"]
-    assert (source.type, source.max_parallel_tasks) == ("ssh", 2)
-    host = HostSettings.from_options("blossom", source.options, project)
-    opts = host.target.ssh_options()
-    assert host.target.host == "blossom.lab" and opts[:2] == ["-F", "/etc/hsm/ssh_config"]
+    assert (source.type, source.max_parallel) == ("ssh", 2)
+    target = SshTarget.from_connection(source.settings.connection)
+    opts = target.ssh_options()
+    assert target.host == "blossom.lab" and opts[:2] == ["-F", "/etc/hsm/ssh_config"]
     assert "2200" in opts and os.path.expanduser("~/.ssh/id_ed25519") in opts

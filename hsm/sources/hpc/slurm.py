@@ -48,7 +48,7 @@ FINAL = {
 RESOURCE_NAMES = {"ppn": "ntasks-per-node", "ncpus": "cpus-per-task", "walltime": "time", "select": "nodes"}
 
 
-def resource_options(resources: str | list[str] | None) -> list[str]:
+def resource_options(resources: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """sbatch options from `default_resources`: "nodes=1:ntasks=4:mem=32GB" -> --nodes=1 --ntasks=4 --mem=32GB.
 
     A part without `=` belongs to the one before it ("gres=gpu:1"); a string starting
@@ -56,7 +56,7 @@ def resource_options(resources: str | list[str] | None) -> list[str]:
     """
     if not resources:
         return []
-    if isinstance(resources, list):
+    if isinstance(resources, (list, tuple)):
         return [opt for item in resources for opt in resource_options(str(item))]
     text = resources.strip()
     if text.startswith("-"):

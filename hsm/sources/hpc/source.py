@@ -37,6 +37,7 @@ from filelock import FileLock
 from hsm import proc, remote_agent, store
 from hsm.agent.probe import probe_statuses
 from hsm.config import ProjectConfig
+from hsm.core.settings import HpcSettings, SourceConfig
 from hsm.core.states import FINAL, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
@@ -44,9 +45,10 @@ from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_col
 from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, safe_name, task_list_text
 from hsm.sources.hpc.outcome import decide
 from hsm.sources.hpc.scheduler import JobSpec, Scheduler, scheduler
-from hsm.sources.hpc.settings import HpcSettings
+from hsm.sources.detect import detect_scheduler
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
+from hsm.transport import SshTarget
 
 LOGIN_PYTHON = "python3"  # runs the agent on a login host
 
@@ -58,11 +60,16 @@ class HpcSource(Source):
 
     type = "hpc"
 
-    def __init__(self, name: str, settings: dict[str, Any], sweep: Sweep, project: ProjectConfig) -> None:
-        super().__init__(name, settings, sweep, project)
-        self.cfg = HpcSettings.from_options(name, self.options, project)
-        self.hooks = scheduler(self.cfg.system)
-        self.target = self.cfg.target
+    def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(config, sweep, project)
+        assert isinstance(config.settings, HpcSettings)
+        self.cfg = config.settings
+        system = self.cfg.system or detect_scheduler()
+        if system is None:
+            raise BadInput(f"source '{self.name}': system: missing (and neither sbatch nor qsub is on PATH); "
+                           "expected one of slurm, pbs")
+        self.hooks = scheduler(system)
+        self.target = SshTarget.from_connection(self.cfg.connection) if self.cfg.connection else None
 
     # paths: local ones are this machine's copy, cluster ones where the jobs see the sweep
 
