@@ -52,6 +52,65 @@ def parse_yaml(text: str, where: str) -> Any:
         raise BadInput(f"{where}: {exc}") from None
 
 
+class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+    """The safe loader, refusing a key given twice in one mapping.
+
+    Plain safe_load keeps the last of two equal keys, so a grid parameter written twice
+    would silently lose its first list of values.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[type-arg]
+        seen: set = set()  # type: ignore[type-arg]
+        for key_node, _ in node.value:
+            # Keys merged in with `<<:` may be overridden on purpose.
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key; the base constructor reports it
+                continue
+            if duplicate:
+                shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:57] + "..."
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {shown}", key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def read_yaml_strict(path: Path) -> Any:
+    """Load a YAML file a person wrote; a key given twice, or any other fault, is BadInput naming the place."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise BadInput(f"{where}: is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise BadInput(f"{where}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        if exc.problem and exc.context and exc.problem.startswith("but "):
+            # "but found another document" only makes sense after its context.
+            problem = f"{exc.context}, {exc.problem}"
+        if mark is None:
+            raise BadInput(f"{where}: {_one_line(problem)}") from None
+        raise BadInput(f"{where}: line {mark.line + 1}, column {mark.column + 1}: {_one_line(problem)}") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{where}: {_one_line(str(exc))}") from None
+
+
 def read_yaml(path: Path, where: str | None = None) -> Any:
     """Load one YAML file (C loader when present)."""
     try:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from hsm.clock import log_stamp
-from hsm.core.assign import Slot, assign as place
 from hsm.core.settings import SourceConfig
-from hsm.core.states import ACTIVE, ASSIGNED, PENDING
+from hsm.core.transitions import assign_tasks, register_sources
 from hsm.sweep import Sweep
 
 
@@ -41,36 +40,17 @@ def assign(sweep: Sweep, sources: list[SourceConfig], strategy: str, seed: int |
     or updated. Running this again with nothing pending changes nothing.
     """
     result = AssignResult()
-    names = {s.name for s in sources}
     with sweep.update() as u:
-        known = u.index.setdefault("sources", {})
-        for s in sources:
-            entry = {**known.get(s.name, {}), **s.as_dict()}
-            if known.get(s.name) != entry:
-                known[s.name] = entry
-                u.changed = True
-        candidates = [
-            tid for tid, t in u.tasks.items()
-            if t["state"] == PENDING or (t["state"] == ASSIGNED and t.get("source") not in names)
-        ]
-        if not candidates:
+        u.changed |= register_sources(u.index, [s.as_dict() for s in sources], [s.name for s in sources])
+        placed = assign_tasks(u.index, {s.name: s.max_parallel for s in sources}, strategy, seed)
+        if not placed:
             return result
-        load = {s.name: 0 for s in sources}
-        for t in u.tasks.values():
-            if t.get("source") in load and (t["state"] == ASSIGNED or t["state"] in ACTIVE):
-                load[t["source"]] += 1
-        slots = [Slot(s.name, s.max_parallel, load[s.name]) for s in sources]
-        mapping = place(candidates, slots, strategy, seed)
+        u.changed = True
         stamp = log_stamp()
         lines = []
-        for tid, name in mapping.items():
-            entry = u.tasks[tid]
-            previous = entry.get("source")
-            entry["state"] = ASSIGNED
-            entry["source"] = name
+        for tid, (name, previous) in placed.items():
             result.assigned.setdefault(name, []).append(tid)
             moved = f" (from {previous})" if previous and previous != name else ""
             lines.append(f"[{stamp}] {tid} -> {name}{moved} strategy={strategy}")
-        u.changed = True
         sweep.append_log("task_assignments.log", lines)
     return result

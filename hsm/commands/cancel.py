@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
-from hsm.core.states import CANCELLED, is_final
+from hsm.core.states import CANCELLED
+from hsm.core.transitions import cancel_unfinished, killed_by_the_cancel
 from hsm.errors import HsmError
 from hsm.commands.poll import active_refs, observe, record
 from hsm.sources import make_source
@@ -38,19 +39,13 @@ def cancel(sweep: Sweep, project: ProjectConfig) -> CancelSummary:
             make_source(name, sources[name], sweep, project).cancel(tasks)
         except HsmError as exc:
             summary.errors[name] = str(exc)
-    seen = record(sweep, observe(sweep, project, sources, refs))
+    seen = record(sweep, killed_by_the_cancel(observe(sweep, project, sources, refs)))
     # Tasks the cancel stopped report themselves cancelled through their status files.
     summary.cancelled += [tid for tid, _, _, after in seen.transitions if after == CANCELLED]
-    now = now_iso()
     with sweep.update() as u:
-        for tid, entry in u.tasks.items():
-            if entry.get("source") in summary.errors or is_final(entry["state"]):
-                continue
-            entry["state"] = CANCELLED
-            entry["reason"] = "cancelled"
-            entry.setdefault("end", now)
-            summary.cancelled.append(tid)
-            u.changed = True
+        marked = cancel_unfinished(u.tasks, summary.errors, now_iso())
+        summary.cancelled += marked
+        u.changed |= bool(marked)
         stamp = log_stamp()
         lines = [f"[{stamp}] INFO - cancel: {len(summary.cancelled)} tasks cancelled"]
         lines += [f"[{stamp}] ERROR - cancel on {n} failed: {m}" for n, m in summary.errors.items()]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 from hsm.clock import log_stamp
-from hsm.core.states import ASSIGNED, CANCELLED, FAILED, PENDING
+from hsm.core import transitions
 from hsm.errors import BadInput
 from hsm.sweep import Sweep
 
-_OUTCOME = ("source", "host", "start", "end", "duration", "exit_code", "reason", "seen", "job", "submitted_at")
 _RANGE = re.compile(r"^(task_)?(\d+)(?::(task_)?(\d+))?$")
 
 
@@ -35,21 +34,14 @@ def select_tasks(spec: str | None, ids: list[str]) -> set[str]:
 
 def missing_tasks(index: dict, retry_failed: bool, chosen: set[str]) -> list[str]:
     """Tasks that have not completed and are not running: pending, assigned, cancelled (and failed)."""
-    wanted = {PENDING, ASSIGNED, CANCELLED} | ({FAILED} if retry_failed else set())
-    return [tid for tid, t in index["tasks"].items() if tid in chosen and t["state"] in wanted]
+    return transitions.missing_tasks(index["tasks"], retry_failed, chosen)
 
 
 def reopen(sweep: Sweep, retry_failed: bool, tasks: str | None = None) -> list[str]:
     """Make the missing tasks pending again; their next submission is a new attempt."""
     with sweep.update() as u:
-        chosen = select_tasks(tasks, list(u.tasks))
-        reopened = missing_tasks(u.index, retry_failed, chosen)
-        for tid in reopened:
-            entry = u.tasks[tid]
-            for key in _OUTCOME:
-                entry.pop(key, None)
-            entry["state"] = PENDING
-            u.changed = True
+        reopened = transitions.reopen(u.tasks, retry_failed, select_tasks(tasks, list(u.tasks)))
+        u.changed |= bool(reopened)
         if reopened:
             sweep.append_log("sweep.log", [f"[{log_stamp()}] INFO - complete: {len(reopened)} tasks reopened"])
     return reopened

@@ -15,12 +15,18 @@ from hsm import __version__, store
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
 from hsm.core import command
-from hsm.core.spec import SweepSpec, load_sweep_config
+from hsm.core.spec import SweepSpec, parse_sweep_config
 from hsm.core.states import PENDING
 from hsm.errors import BadInput
 from hsm.paths import SweepPaths, id_width, task_id
 
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def load_sweep_config(path: Path) -> tuple[SweepSpec, Any]:
+    """Read and check a sweep-config file; the spec and the data as loaded."""
+    data = store.read_yaml_strict(path)
+    return parse_sweep_config(data, str(path)), data
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
-from hsm.core.states import ASSIGNED, QUEUED, SUBMITTED
+from hsm.core.index import TaskRef
+from hsm.core.transitions import fold_accepted, reserve_attempts, undelivered
 from hsm.errors import BadInput, HsmError
 from hsm.sources import make_source
-from hsm.sources.base import TaskRef
-from hsm.sweep import IndexUpdate, Sweep
+from hsm.sweep import Sweep
 from hsm.sync import SyncMismatch
-
-# Outcome fields of an earlier attempt, cleared when a new one starts.
-_OUTCOME = ("host", "start", "end", "duration", "exit_code", "reason", "seen", "job")
 
 
 @dataclass
@@ -32,20 +29,10 @@ class SubmitSummary:
     errors: dict[str, str] = field(default_factory=dict)  # source -> message
 
 
-def _fold_accepted(u: IndexUpdate, accepted: dict[str, dict]) -> None:
-    """Record what a source accepted, for attempts still waiting for it (lock held)."""
-    for tid, fields in accepted.items():
-        entry = u.tasks.get(tid)
-        if entry is not None and entry["state"] == SUBMITTED and not entry.get("job") \
-                and fields.get("attempt", entry.get("attempt")) == entry.get("attempt"):
-            entry.update(fields)
-            u.changed = True
-
-
 def _record_jobs(sweep: Sweep, accepted: dict[str, dict]) -> None:
     """Record what a source accepted, under the lock."""
     with sweep.update() as u:
-        _fold_accepted(u, accepted)
+        u.changed |= fold_accepted(u.tasks, accepted)
 
 
 def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) -> SubmitSummary:
@@ -54,67 +41,54 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
     `dependency` (e.g. `afterok:123`) is passed to the schedulers of hpc sources.
     """
     summary = SubmitSummary()
-    now = now_iso()
     with sweep.update() as u:
-        for entry in u.tasks.values():
-            if entry["state"] == ASSIGNED:
-                for key in _OUTCOME:
-                    entry.pop(key, None)
-                entry["state"] = SUBMITTED
-                entry["attempt"] = entry.get("attempt", 0) + 1
-                entry["submitted_at"] = now
-                u.changed = True
+        u.changed |= bool(reserve_attempts(u.tasks, now_iso()))
         sources = dict(u.index.get("sources", {}))
-        pending: dict[str, list[TaskRef]] = {}
-        waiting: dict[str, list[TaskRef]] = {}
-        for tid, entry in u.tasks.items():
-            if entry["state"] == SUBMITTED and not entry.get("job"):
-                pending.setdefault(entry["source"], []).append(TaskRef(tid, entry["attempt"], entry["state"]))
-            elif entry["state"] in (SUBMITTED, QUEUED):
-                waiting.setdefault(entry["source"], []).append(TaskRef(tid, entry["attempt"], entry["state"]))
-
+        pending = undelivered(u.tasks)
     accepted: dict[str, dict] = {}
     for name, refs in pending.items():
-        if name not in sources:
-            summary.errors[name] = f"source '{name}' is not in the sweep's task_mapping.yaml"
-            continue
-        settings = sources[name]
-        if dependency and settings.get("type") == "hpc":
-            settings = {**settings, "options": {**settings.get("options", {}), "dependency": dependency}}
-        try:
-            source = make_source(name, settings, sweep, project)
-            # A scheduler source records each chunk's job ids before it submits the next.
-            submit_recording = getattr(source, "submit_recording", None)
-            if submit_recording is not None:
-                result = submit_recording(refs, lambda fields: _record_jobs(sweep, fields))
-            else:
-                result = source.submit(refs)
-        except (BadInput, SyncMismatch):
-            raise  # a broken template or config, a differing project copy: retrying cannot help
-        except HsmError as exc:
-            summary.errors[name] = str(exc)
-            continue
-        accepted.update(result.accepted)
-        summary.delivered += [(tid, name) for tid in result.accepted]
-        if result.refused:
-            summary.errors[name] = next(iter(result.refused.values()))
-    for name, refs in waiting.items():
-        if name in sources:
-            source = make_source(name, sources[name], sweep, project)
-            ensure = getattr(source, "ensure_running", None)
-            if ensure is not None:
-                ensure(refs)
-
+        result = _deliver(sweep, project, name, sources.get(name), refs, dependency, summary)
+        if result is not None:
+            accepted.update(result.accepted)
+            summary.delivered += [(tid, name) for tid in result.accepted]
+            if result.refused:
+                summary.errors[name] = next(iter(result.refused.values()))
     if accepted or summary.errors:
         with sweep.update() as u:
-            _fold_accepted(u, accepted)
-            stamp = log_stamp()
-            by_source: dict[str, list[str]] = {}
-            for tid, name in summary.delivered:
-                by_source.setdefault(name, []).append(tid)
-            for name, tids in by_source.items():
-                sweep.append_log(f"sources/{name}.log", [f"[{stamp}] INFO - submitted {tid}" for tid in tids])
-            lines = [f"[{stamp}] INFO - submit: {len(t)} tasks to {n}" for n, t in by_source.items()]
-            lines += [f"[{stamp}] ERROR - submit to {n} failed: {msg}" for n, msg in summary.errors.items()]
-            sweep.append_log("sweep.log", lines)
+            u.changed |= fold_accepted(u.tasks, accepted)
+            _log(sweep, summary)
     return summary
+
+
+def _deliver(sweep: Sweep, project: ProjectConfig, name: str, settings: dict | None, refs: list[TaskRef],
+             dependency: str | None, summary: SubmitSummary):  # type: ignore[no-untyped-def]
+    """Hand one source its reserved attempts (no lock held); None when it could not take them."""
+    if settings is None:
+        summary.errors[name] = f"source '{name}' is not in the sweep's task_mapping.yaml"
+        return None
+    if dependency and settings.get("type") == "hpc":
+        settings = {**settings, "options": {**settings.get("options", {}), "dependency": dependency}}
+    try:
+        source = make_source(name, settings, sweep, project)
+        # A scheduler source records each chunk's job ids before it submits the next.
+        submit_recording = getattr(source, "submit_recording", None)
+        if submit_recording is not None:
+            return submit_recording(refs, lambda fields: _record_jobs(sweep, fields))
+        return source.submit(refs)
+    except (BadInput, SyncMismatch):
+        raise  # a broken template or config, a differing project copy: retrying cannot help
+    except HsmError as exc:
+        summary.errors[name] = str(exc)
+        return None
+
+
+def _log(sweep: Sweep, summary: SubmitSummary) -> None:
+    stamp = log_stamp()
+    by_source: dict[str, list[str]] = {}
+    for tid, name in summary.delivered:
+        by_source.setdefault(name, []).append(tid)
+    for name, tids in by_source.items():
+        sweep.append_log(f"sources/{name}.log", [f"[{stamp}] INFO - submitted {tid}" for tid in tids])
+    lines = [f"[{stamp}] INFO - submit: {len(t)} tasks to {n}" for n, t in by_source.items()]
+    lines += [f"[{stamp}] ERROR - submit to {n} failed: {msg}" for n, msg in summary.errors.items()]
+    sweep.append_log("sweep.log", lines)

@@ -1,6 +1,6 @@
-"""The sweep config: parse and validate it, count and expand its parameter combinations.
+"""The sweep config: parse and validate it, count and expand its parameter combinations (pure).
 
-Everything here is pure except `load_sweep_config`, which reads the one file.
+`hsm.store.read_yaml_strict` reads the file; `parse_sweep_config` takes what it holds.
 """
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ import math
 import random as _random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 from hsm.errors import BadInput
 
@@ -178,69 +175,6 @@ def parse_sweep_config(data: object, where: str) -> SweepSpec:
         metadata=_parse_metadata(data.get("metadata"), where),
         defaults=_parse_defaults(data.get("defaults"), where),
     )
-
-
-def load_sweep_config(path: Path) -> tuple[SweepSpec, dict]:
-    """Read and parse a sweep-config file; return the spec and the raw loaded data."""
-    where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise BadInput(f"{where}: is a directory, expected a YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{where}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise BadInput(f"{where}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "malformed YAML"
-        if exc.problem and exc.context and exc.problem.startswith("but "):
-            # "but found another document" only makes sense after its context.
-            problem = f"{exc.context}, {exc.problem}"
-        if mark is None:
-            raise BadInput(f"{where}: {_one_line(problem)}") from None
-        raise BadInput(f"{where}: line {mark.line + 1}, column {mark.column + 1}: {_one_line(problem)}") from None
-    except yaml.YAMLError as exc:
-        raise BadInput(f"{where}: {_one_line(str(exc))}") from None
-    return parse_sweep_config(data, where), data
-
-
-# --- YAML loading --------------------------------------------------------------------------
-
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_SafeLoader):  # type: ignore[misc, valid-type]
-    """The safe loader, refusing a key given twice in one mapping.
-
-    Plain safe_load keeps the last of two equal keys, so a grid parameter written twice
-    would silently lose its first list of values.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:
-            # Keys merged in with `<<:` may be overridden on purpose.
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key; the base constructor reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {_show(key)}",
-                    key_node.start_mark,
-                )
-        return super().construct_mapping(node, deep=deep)
 
 
 # --- sections ------------------------------------------------------------------------------

@@ -7,32 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hsm.config import ProjectConfig
+from hsm.core.index import PollResult, TaskRef
 from hsm.core.settings import SourceConfig
 from hsm.sweep import Sweep
 
-
-@dataclass(frozen=True)
-class TaskRef:
-    """A task attempt as a source sees it."""
-
-    id: str
-    attempt: int
-    state: str
-    seen: list[int] | None = None  # the status file's mark (runner.file_mark) folded into the index
-    job: str | None = None
-
-
-@dataclass
-class PollResult:
-    """What one poll of a source saw.
-
-    `reachable` False means the source could not be asked: no task state may change
-    because of it, and it counts as a failed health check.
-    """
-
-    reachable: bool
-    observations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    error: str | None = None
+__all__ = ["PollResult", "Source", "SubmitResult", "TaskRef", "read_collected"]
 
 
 @dataclass

@@ -4,6 +4,9 @@
   nothing of hsm outside the agent itself.
 - There is one way the agent reaches a host (its zip application) and no program text is
   sent for a host to execute.
+- `hsm/core/` is pure: the model, the state transitions, expansion, assignment, policies.
+  It imports the standard library's computing modules only (no files, processes, clock or
+  network), and nothing of hsm but itself and its errors.
 """
 
 from __future__ import annotations
@@ -43,6 +46,34 @@ def test_the_agent_imports_the_standard_library_and_itself_only() -> None:
         for name in imported_modules(path):
             top = name.split(".")[0]
             assert top == "__future__" or top in stdlib or name.startswith("hsm.agent"), (path.name, name)
+
+
+# Standard-library modules that compute and touch nothing outside the process.
+PURE_STDLIB = {
+    "__future__", "collections", "collections.abc", "copy", "dataclasses", "datetime", "difflib", "enum",
+    "fnmatch", "functools", "hashlib", "itertools", "json", "math", "operator", "posixpath", "random", "re",
+    "shlex", "statistics", "string", "types", "typing",
+}
+
+
+def test_core_imports_pure_modules_only() -> None:
+    paths = sorted((HSM / "core").glob("*.py"))
+    assert len(paths) > 5
+    for path in paths:
+        for name in imported_modules(path):
+            allowed = name in PURE_STDLIB or name == "hsm.errors" or name.startswith("hsm.core")
+            assert allowed, f"hsm/core/{path.name} imports {name}"
+
+
+def test_core_opens_no_file_and_reads_no_clock() -> None:
+    for path in sorted((HSM / "core").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                assert name not in {"open", "now", "utcnow", "time", "today", "read_text", "write_text"}, \
+                    f"hsm/core/{path.name}:{node.lineno} calls {name}()"
 
 
 def test_the_agent_runs_from_its_zip_application_with_the_standard_library_alone(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hsm.core.spec import Distribution, RandomSpec, SweepSpec, load_sweep_config, parse_sweep_config
+from hsm.commands.expand import load_sweep_config
+from hsm.core.spec import Distribution, RandomSpec, SweepSpec, parse_sweep_config
 from hsm.errors import BadInput
 
 WHERE = "sweeps/sweep_config.yaml"

@@ -1,0 +1,97 @@
+"""What a sweep looks like now, from its index alone (pure): counts, per source, timing, each task."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from hsm.core.index import Index
+from hsm.core.states import ACTIVE, COMPLETED, FINAL, ORDER
+
+
+def parse_iso(text: str | None) -> _dt.datetime | None:
+    """A timestamp as hsm and task.sh write it (`2026-11-22T06:31:33Z`); None when absent or malformed."""
+    if not text:
+        return None
+    try:
+        return _dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> dict[str, Any]:
+    """Plain data describing the sweep (what `hsm status --json` prints)."""
+    tasks = index["tasks"]
+    sources_meta = index.get("sources", {})
+    # Active tasks on a source whose last poll failed: hsm cannot say what became of them.
+    unreachable = {n for n, e in sources_meta.items() if e.get("unreachable_since")}
+    counts: Counter[str] = Counter()
+    per_source: dict[str, Counter[str]] = {}
+    stranded: dict[str, list[str]] = {}
+    durations: list[float] = []
+    starts: list[str] = []
+    ends: list[str] = []
+    rows = []
+    for tid, t in tasks.items():
+        state, source = t["state"], t.get("source")
+        counts[state] += 1
+        if source:
+            per_source.setdefault(source, Counter())[state] += 1
+        is_stranded = source in unreachable and state in ACTIVE
+        if is_stranded:
+            stranded.setdefault(str(source), []).append(tid)
+        if isinstance(t.get("duration"), (int, float)) and state == COMPLETED:
+            durations.append(float(t["duration"]))
+        if t.get("start"):
+            starts.append(t["start"])
+        if t.get("end"):
+            ends.append(t["end"])
+        rows.append({"id": tid, "state": state, "source": source, "attempt": t.get("attempt"),
+                     "exit_code": t.get("exit_code"), "reason": t.get("reason"), "host": t.get("host"),
+                     "duration": t.get("duration"), "stranded": is_stranded})
+    total = len(tasks)
+    finished = sum(counts[s] for s in FINAL)
+    return {
+        "sweep_id": sweep_id,
+        "path": path,
+        "created": created,
+        "total": total,
+        "finished": finished,
+        "done": finished == total,
+        "counts": {s: counts.get(s, 0) for s in ORDER},
+        "sources": {
+            name: {"type": sources_meta.get(name, {}).get("type"),
+                   "max_parallel": sources_meta.get(name, {}).get("max_parallel"),
+                   "counts": {s: c[s] for s in ORDER if c[s]}}
+            for name, c in per_source.items()
+        },
+        "timing": timing(starts, ends, durations, finished == total),
+        "stranded": {
+            name: {"since": sources_meta[name].get("unreachable_since"),
+                   "error": sources_meta[name].get("unreachable_error"), "tasks": tids}
+            for name, tids in stranded.items()
+        },
+        "tasks": rows,
+    }
+
+
+def timing(starts: list[str], ends: list[str], durations: list[float], done: bool) -> dict[str, Any]:
+    """First start, last end, wall time (once every task is final) and the mean completed duration."""
+    first, last = (min(starts) if starts else None), (max(ends) if ends else None)
+    elapsed = None
+    if first and last and done:
+        a, b = parse_iso(first), parse_iso(last)
+        elapsed = (b - a).total_seconds() if a and b else None
+    return {
+        "first_start": first,
+        "last_end": last,
+        "elapsed_seconds": elapsed,
+        "mean_task_seconds": round(sum(durations) / len(durations), 3) if durations else None,
+    }
+
+
+def all_final(index: Mapping[str, Any]) -> bool:
+    """True when every task is completed, failed or cancelled."""
+    return all(t["state"] in FINAL for t in index["tasks"].values())
