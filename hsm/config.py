@@ -124,6 +124,37 @@ def _source_defaults(data: Mapping[str, Any], where: str) -> SourceDefaults:
     return defaults
 
 
+def _compute(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The thresholds, from `compute:` and the older `distributed:` (which `compute:` overrides)."""
+    given: dict[str, tuple[str, Any]] = {}
+    for section_name in ("distributed", "compute"):
+        section = mapping(data.get(section_name), f"{where}: {section_name}")
+        given.update({k: (section_name, v) for k, v in section.items() if k in COMPUTE_DEFAULTS})
+    compute = dict(COMPUTE_DEFAULTS)
+    for key in COMPUTE_KEYS:
+        if key.name in given and given[key.name][1] is not None:
+            section_name, value = given[key.name]
+            compute[key.name] = key.parse(value, f"{where}: {section_name}.{key.name}")
+    return compute
+
+
+def _sources(data: Mapping[str, Any], where: str, local_max: int, defaults: SourceDefaults) -> dict[str, SourceConfig]:
+    """The configured sources (`compute_sources:`, then the older `distributed.remotes:`), and `local`."""
+    sources: dict[str, SourceConfig] = {}
+    configured = mapping(data.get("compute_sources"), f"{where}: compute_sources")
+    for name, spec in configured.items():
+        sources[str(name)] = _source(str(name), spec, f"{where}: compute_sources.{name}", None, local_max, defaults)
+    remotes = mapping(mapping(data.get("distributed"), f"{where}: distributed").get("remotes"),
+                      f"{where}: distributed.remotes")
+    for name, spec in remotes.items():
+        if str(name) in sources:
+            raise BadInput(f"{where}: distributed.remotes.{name}: also defined under compute_sources")
+        sources[str(name)] = _source(str(name), spec, f"{where}: distributed.remotes.{name}", "ssh", 1, defaults)
+    if "local" not in sources:
+        sources["local"] = source_config("local", "local", local_max, {}, defaults)
+    return sources
+
+
 def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     """Build the effective configuration from the parsed file (None: no file)."""
     where = str(path) if path else CONFIG_NAME
@@ -141,29 +172,9 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     outputs = (root / os.path.expanduser(str(outputs_value))) if outputs_value else root / "sweeps" / "outputs"
 
     distributed = mapping(data.get("distributed"), f"{where}: distributed")
-    given: dict[str, Any] = {}
-    for section_name in ("distributed", "compute"):
-        section = mapping(data.get(section_name), f"{where}: {section_name}")
-        given.update({k: (section_name, v) for k, v in section.items() if k in COMPUTE_DEFAULTS})
-    compute = dict(COMPUTE_DEFAULTS)
-    for key in COMPUTE_KEYS:
-        if key.name in given and given[key.name][1] is not None:
-            section_name, value = given[key.name]
-            compute[key.name] = key.parse(value, f"{where}: {section_name}.{key.name}")
-
+    compute = _compute(data, where)
     defaults = _source_defaults(data, where)
-    sources: dict[str, SourceConfig] = {}
-    local_max = compute["max_concurrent_local"]
-    configured = mapping(data.get("compute_sources"), f"{where}: compute_sources")
-    for name, spec in configured.items():
-        sources[str(name)] = _source(str(name), spec, f"{where}: compute_sources.{name}", None, local_max, defaults)
-    remotes = mapping(distributed.get("remotes"), f"{where}: distributed.remotes")
-    for name, spec in remotes.items():
-        if str(name) in sources:
-            raise BadInput(f"{where}: distributed.remotes.{name}: also defined under compute_sources")
-        sources[str(name)] = _source(str(name), spec, f"{where}: distributed.remotes.{name}", "ssh", 1, defaults)
-    if "local" not in sources:
-        sources["local"] = source_config("local", "local", local_max, {}, defaults)
+    sources = _sources(data, where, compute["max_concurrent_local"], defaults)
 
     execution = mapping(data.get("execution"), f"{where}: execution")
     strategy = execution.get("strategy", distributed.get("strategy", "round_robin"))
@@ -193,6 +204,7 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
 def load_project(explicit: Path | None = None, cwd: Path | None = None) -> ProjectConfig:
     """Find and read the project configuration; `explicit` (--hsm-config) wins."""
     cwd = (cwd or Path.cwd()).resolve()
+    path: Path | None
     if explicit is not None:
         path = explicit.expanduser().resolve()
         if not path.is_file():

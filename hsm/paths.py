@@ -1,7 +1,12 @@
-"""Every path under a sweep directory, derived in one place."""
+"""Every path under a sweep directory, derived in one place.
+
+Sources that copy a sweep dir to another host name its files by their path relative to
+the sweep dir (`relative`), which is the same there and here.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +16,11 @@ def task_id(number: int, width: int) -> str:
     return f"task_{number:0{width}d}"
 
 
+def safe_name(text: str) -> str:
+    """`text` with only characters every scheduler and file system accepts in a name."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
 def id_width(total: int) -> int:
     """Digits in a task number: at least three, more when the sweep needs them."""
     return max(3, len(str(total)))
@@ -18,7 +28,7 @@ def id_width(total: int) -> int:
 
 @dataclass(frozen=True)
 class SweepPaths:
-    """The layout of one sweep directory (seed 002, "Unified Directory Structure")."""
+    """The layout of one sweep directory."""
 
     root: Path
 
@@ -77,6 +87,31 @@ class SweepPaths:
     def runner(self, source: str) -> Path:
         """The queue and bookkeeping of the runner that serves `source`."""
         return self.internal / "runners" / source
+
+    def hpc_state(self, source: str) -> Path:
+        """hsm's own record of an HPC source's jobs (never sent to the cluster)."""
+        return self.internal / "hpc" / safe_name(source)
+
+    def wrapper(self, source: str) -> Path:
+        """The task wrapper rendered for an HPC source's jobs."""
+        return self.scripts / f"task_{safe_name(source)}.sh"
+
+    @property
+    def job_scripts(self) -> Path:
+        return self.scripts / "job_scripts"
+
+    def chunk(self, key: str) -> Path:
+        """An HPC chunk's files without their suffix: `.sh` (the job script), `.tasks` (its task list)."""
+        return self.job_scripts / f"chunk_{key}"
+
+    @property
+    def job_logs(self) -> Path:
+        """Where the scheduler writes the jobs' own output."""
+        return self.logs / "jobs"
+
+    def relative(self, path: Path) -> str:
+        """`path` relative to the sweep dir, as a /-separated string."""
+        return path.relative_to(self.root).as_posix()
 
     def task(self, tid: str) -> Path:
         return self.tasks / tid

@@ -14,9 +14,10 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any
 
 from hsm.errors import SourceError
 
@@ -47,7 +48,8 @@ def _record(argv: Sequence[str], seconds: float, returncode: int | None) -> None
     if not path:
         return
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"program": os.path.basename(argv[0]), "argv": list(argv), "seconds": round(seconds, 4), "rc": returncode}) + "\n")
+        record = {"program": os.path.basename(argv[0]), "argv": list(argv), "seconds": round(seconds, 4), "rc": returncode}
+        fh.write(json.dumps(record) + "\n")
 
 
 def run(
@@ -67,13 +69,12 @@ def run(
 
     argv = [str(a) for a in argv]
     started = time.monotonic()
-    kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}
     try:
-        command = local[argv[0]][argv[1:]]
+        command: Any = local[argv[0]][argv[1:]]
         if input is not None:
             command = command << input
         with local.cwd(str(cwd) if cwd else local.cwd), local.env(**(dict(env) if env else {})):
-            rc, out, err = command.run(**kwargs)
+            rc, out, err = command.run(retcode=None, timeout=timeout)
     except ProcessTimedOut:
         _record(argv, time.monotonic() - started, None)
         raise SourceError(f"{shlex.join(argv)}: no answer within {timeout:g} s") from None

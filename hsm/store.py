@@ -12,8 +12,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import filelock
 import yaml
@@ -59,8 +60,8 @@ class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
     would silently lose its first list of values.
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[type-arg]
-        seen: set = set()  # type: ignore[type-arg]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
         for key_node, _ in node.value:
             # Keys merged in with `<<:` may be overridden on purpose.
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -76,7 +77,7 @@ class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark, f"found duplicate key {shown}", key_node.start_mark,
                 )
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
 
 def _one_line(text: str) -> str:
@@ -97,7 +98,7 @@ def read_yaml_strict(path: Path) -> Any:
     except OSError as exc:
         raise BadInput(f"{where}: cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a safe loader
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
@@ -136,6 +137,15 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    """Append whole lines to a log or record (callers hold the sweep lock, so lines never interleave)."""
+    if not lines:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("".join(line + "\n" for line in lines))
 
 
 def write_inputs(files: dict[Path, str]) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, cast
 
 from hsm import store
+from hsm.core.index import Index, TaskEntry
 from hsm.errors import BadInput
 from hsm.paths import SweepPaths
 
@@ -30,7 +32,7 @@ class Sweep:
         return self.paths.root
 
     @classmethod
-    def open(cls, root: Path) -> "Sweep":
+    def open(cls, root: Path) -> Sweep:
         """Open the sweep at `root`; BadInput when it is not a sweep directory."""
         paths = SweepPaths(root.resolve())
         if not paths.metadata.is_file() or not paths.mapping.is_file():
@@ -41,17 +43,17 @@ class Sweep:
     def lock(self) -> store.SweepLock:
         return store.SweepLock(self.paths.lock)
 
-    def read_index(self) -> dict[str, Any]:
+    def read_index(self) -> Index:
         """The task index as it is now (no lock: files are replaced atomically)."""
         path = self.paths.mapping
-        return store.parse_index(path.read_text(encoding="utf-8"), str(path))
+        return cast(Index, store.parse_index(path.read_text(encoding="utf-8"), str(path)))
 
-    def write_index(self, index: dict[str, Any]) -> None:
+    def write_index(self, index: Index) -> None:
         """Replace the task index; call only while holding the lock."""
-        store.atomic_write(self.paths.mapping, store.index_text(index))
+        store.atomic_write(self.paths.mapping, store.index_text(dict(index)))
 
     @contextlib.contextmanager
-    def update(self) -> Iterator["IndexUpdate"]:
+    def update(self) -> Iterator[IndexUpdate]:
         """Read-modify-write the index under the sweep's lock.
 
         The body changes `u.index` in place and sets `u.changed`; the index is written
@@ -63,26 +65,20 @@ class Sweep:
             if u.changed:
                 self.write_index(u.index)
 
-
     def append_log(self, name: str, lines: list[str]) -> None:
         """Append lines to a log under logs/ (callers hold the lock, so lines never interleave)."""
-        if not lines:
-            return
-        path = self.paths.log(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write("".join(line + "\n" for line in lines))
+        store.append_lines(self.paths.log(name), lines)
 
 
 @dataclass
 class IndexUpdate:
     """The index being changed inside `Sweep.update()`."""
 
-    index: dict[str, Any]
+    index: Index
     changed: bool = False
 
     @property
-    def tasks(self) -> dict[str, dict[str, Any]]:
+    def tasks(self) -> dict[str, TaskEntry]:
         return self.index["tasks"]
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hsm import proc
-from hsm.errors import HsmError, SourceError
 from hsm.agent.project import file_digests, git_state, walk_files
+from hsm.errors import HsmError, SourceError
 from hsm.transport import SshTarget
 
 ALWAYS_EXCLUDED = (".git", "__pycache__")

@@ -13,9 +13,9 @@ import hashlib
 import os
 import shlex
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from hsm import proc
 from hsm.core.hostpaths import login_relative
@@ -52,7 +52,7 @@ class SshTarget:
     connect_timeout: int = CONNECT_TIMEOUT
 
     @classmethod
-    def from_connection(cls, connection: Connection) -> "SshTarget":
+    def from_connection(cls, connection: Connection) -> SshTarget:
         """The target of checked connection settings (`~` in file names expanded here)."""
         return cls(
             host=connection.host,

@@ -25,7 +25,7 @@ info_file=$task_dir/task_info.txt
 [[ -d $task_dir/results && -d $task_dir/tmp ]] || mkdir -p "$task_dir/results" "$task_dir/tmp"
 export HSM_TASK_ID=$task_id HSM_TASK_DIR=$task_dir HSM_SWEEP_ID=$sweep_id
 export HSM_OUTPUT_DIR=$task_dir/results HSM_ATTEMPT=$attempt HSM_SOURCE=$source_name
-# Every temporary file of the task stays in its own directory (seed 004).
+# Every temporary file of the task stays in its own directory.
 export TMPDIR=$task_dir/tmp TMP=$task_dir/tmp TEMP=$task_dir/tmp
 
 # Helpers set variables (printf -v) rather than print: a command substitution forks, and

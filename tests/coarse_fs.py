@@ -29,10 +29,9 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess:
 
 
 def _unmount(mountpoint: Path) -> None:
-    if os.path.ismount(mountpoint):
-        # Lazily when busy: a runner or task the test left behind may still hold a file there.
-        if _run(["umount", str(mountpoint)]).returncode != 0:
-            _run(["umount", "-l", str(mountpoint)])
+    # Lazily when busy: a runner or task the test left behind may still hold a file there.
+    if os.path.ismount(mountpoint) and _run(["umount", str(mountpoint)]).returncode != 0:
+        _run(["umount", "-l", str(mountpoint)])
 
 
 class CoarseFsError(Exception):

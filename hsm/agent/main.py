@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = json.load(sys.stdin)
         answer, code = dispatch(args[0], request)
-    except Exception as exc:  # noqa: BLE001  (the caller gets one line, not a traceback)
+    except Exception as exc:
         sys.stderr.write(f"hsm agent on {os.uname().nodename}: {args[0]}: {type(exc).__name__}: {exc}\n")
         return 1
     json.dump(answer, sys.stdout)

@@ -75,6 +75,7 @@ class Runner:
         self.seen: set[str] = set()
         self.pending: deque[tuple[str, int, str]] = deque()
         self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
+        self.tasks_dir = ""  # where the tasks of the latest batch live (watched for free disk)
         self.revoked: set[tuple[str, int]] = set()
         self.max_parallel = 1
         # Free-disk floor and check interval of the sweep: the runner watches the disk for
@@ -82,8 +83,9 @@ class Runner:
         self.disk: dict[str, int] = {}
         self.disk_signalled: set[int] = set()
         self.lock_fd: int | None = None
-        self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")
-        self.started_fh = open(runner_dir / "started", "a", encoding="utf-8")
+        # Open for the runner's whole life, which is this object's.
+        self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")  # noqa: SIM115
+        self.started_fh = open(runner_dir / "started", "a", encoding="utf-8")  # noqa: SIM115
         self.started = read_started(runner_dir / "started")
 
     def acquire(self) -> bool:
@@ -131,6 +133,8 @@ class Runner:
             if isinstance(batch.get("disk"), dict):
                 self.disk = {k: int(v) for k, v in batch["disk"].items()}
             tasks_dir = batch.get("tasks_dir", "")
+            if tasks_dir:
+                self.tasks_dir = tasks_dir
             for task, attempt in batch.get("tasks", []):
                 key = (task, int(attempt))
                 if key not in self.started and key not in self.revoked:
@@ -209,7 +213,7 @@ class Runner:
     def reap(self) -> bool:
         """Forget finished tasks; True when a slot came free."""
         freed = False
-        for pid, (proc, task, attempt) in list(self.running.items()):
+        for pid, (proc, _task, _attempt) in list(self.running.items()):
             if proc.poll() is not None:
                 del self.running[pid]
                 freed = True
@@ -250,8 +254,7 @@ class Runner:
                 interval = self.disk.get("interval", 0)
                 if interval > 0 and now - last_disk >= interval and self.running:
                     last_disk = now
-                    any_task = next(iter(self.running.values()))
-                    self.watch_disk(os.path.dirname(any_task[0].args[2]))
+                    self.watch_disk(self.tasks_dir)
                 if not self.running and not self.pending:
                     idle_since = idle_since or now
                     if now - idle_since >= LINGER:
@@ -283,13 +286,13 @@ def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> 
     alone gets TERM: its trap stops the command and writes the final status, which a
     signal to its whole group could cut short. Returns (signalled, killed).
     """
-    waiting = []
+    waiting: list[tuple[int, int | None]] = []
     for task, attempt in keys:
         status = read_status(Path(tasks_dir, task, "status.yaml"))
         if not status or status.get("attempt") != attempt or status.get("state") != "running":
             continue
         pid, start = status.get("pid"), status.get("pid_start")
-        if alive(pid, start):
+        if isinstance(pid, int) and alive(pid, start):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:

@@ -89,7 +89,7 @@ def validate(check_sync: bool, hsm_config: Path | None) -> None:
     click.echo("valid")
 
 
-def _check_sync(project) -> None:  # type: ignore[no-untyped-def]
+def _check_sync(project) -> None:
     """Compare every enabled SSH source's project copy with this one; HsmError when a run would stop."""
     from hsm.commands import sync as sync_cmd
     from hsm.sync import describe_diff
@@ -112,7 +112,8 @@ def _check_sync(project) -> None:  # type: ignore[no-untyped-def]
             note(f"⚠ {source.name}: {describe_diff(report.host, report.remote_dir, report.diff)} "
                  "(sync: push, so hsm pushes this copy before the next submit)")
         else:
-            note(f"✗ {source.name}: {describe_diff(report.host, report.remote_dir, report.diff)} (sync: verify: a run is refused)")
+            what = describe_diff(report.host, report.remote_dir, report.diff)
+            note(f"✗ {source.name}: {what} (sync: verify: a run is refused)")
             problems.append(source.name)
     if problems:
         raise HsmError(f"project copies not usable on: {', '.join(problems)}")

@@ -31,7 +31,7 @@ from hsm.errors import BadInput, HsmError
 from hsm.sweep import Sweep, list_sweeps
 
 
-def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[SourceConfig]:  # type: ignore[no-untyped-def]
+def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[SourceConfig]:
     """The sources named by SPEC, else the sweep's own enabled ones, else local."""
     if spec:
         return assign_cmd.cap_sources(resolve_sources(project, spec), parallel_limit)
@@ -40,7 +40,7 @@ def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | 
     return assign_cmd.cap_sources(own or resolve_sources(project, "local"), parallel_limit)
 
 
-def _check_sync(project, sources: list[Source]) -> None:  # type: ignore[no-untyped-def]
+def _check_sync(project, sources: list[SourceConfig]) -> None:
     """Push and verify the SSH hosts' project copies before anything starts (unless --no-verify-sync)."""
     if not project.verify_sync:
         return
@@ -48,7 +48,7 @@ def _check_sync(project, sources: list[Source]) -> None:  # type: ignore[no-unty
         note(f"✓ Project copy on {report.name} matches ({report.diff.mode}): {report.host}:{report.remote_dir}")
 
 
-def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:  # type: ignore[no-untyped-def]
+def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:
     """Drive the sweep to the end with progress on stderr; exit 1 when any task failed."""
     last: list[tuple[int, ...]] = [()]
 
@@ -75,7 +75,7 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:  # t
         note(f"  Resume:  hsm run --resume {sweep.id}")
         note(f"  Cancel:  hsm cancel {sweep.id}")
         note(f"  Status:  hsm status {sweep.id}")
-        raise click.exceptions.Exit(130)
+        raise click.exceptions.Exit(130) from None
     counts = final["counts"]
     note("")
     if counts["failed"] or counts["cancelled"]:
@@ -318,7 +318,8 @@ def sync_command(target: str, force: bool, hsm_config: Path | None) -> None:
     for report in sync_cmd.sync_sources(project, chosen, force):
         verb = "pushed to" if report.pushed else "checked at"
         if report.diff:
-            note(f"✗ {report.name}: {verb} {report.host}:{report.remote_dir}; {sync.describe_diff(report.host, report.remote_dir, report.diff)}")
+            what = sync.describe_diff(report.host, report.remote_dir, report.diff)
+            note(f"✗ {report.name}: {verb} {report.host}:{report.remote_dir}; {what}")
             differ.append(report)
         else:
             note(f"✓ {report.name}: {verb} {report.host}:{report.remote_dir}; the copy matches ({report.diff.mode})")

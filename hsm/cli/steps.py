@@ -37,10 +37,10 @@ from hsm.config import STRATEGIES, ProjectConfig
 from hsm.errors import HsmError
 
 
-def sources_option(required: bool = True):  # type: ignore[no-untyped-def]
+def sources_option(required: bool = True):
     """`--sources SPEC` and `--strategy` shared by assign and run."""
 
-    def decorate(func):  # type: ignore[no-untyped-def]
+    def decorate(func):
         func = click.option("--seed", type=int, default=None, help="Seed of the random strategy.")(func)
         func = click.option(
             "--strategy",
@@ -80,7 +80,8 @@ def with_sync_check(project: ProjectConfig, no_verify_sync: bool) -> ProjectConf
 
 @click.command()
 @click.argument("config", type=click.Path(path_type=Path))
-@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go (default: sweeps/outputs).")
+@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path),
+              help="Where sweep dirs go (default: sweeps/outputs).")
 @click.option("--sweep-id", help="Name of the sweep dir; expanding the same config with it again changes nothing.")
 @click.option("--count-only", is_flag=True, help="Print the number of combinations and stop.")
 @click.option("--dry-run", is_flag=True, help="Print the parameter table and the plan; write nothing.")
@@ -131,7 +132,7 @@ def assign(sweep: str | None, sources_spec: str, strategy: str | None, seed: int
     echo_path(s)
 
 
-def dependency_option(func):  # type: ignore[no-untyped-def]
+def dependency_option(func):
     """`--dependency afterok:ID`: Slurm/PBS jobs of hpc sources start only when it holds."""
     return click.option(
         "--dependency",
@@ -165,7 +166,7 @@ def submit(sweep: str | None, no_verify_sync: bool, dependency: str | None, hsm_
         raise HsmError("; ".join(f"{n}: {m}" for n, m in result.errors.items()))
 
 
-def report_submit(s, result: submit_cmd.SubmitSummary) -> None:  # type: ignore[no-untyped-def]
+def report_submit(s, result: submit_cmd.SubmitSummary) -> None:
     """`[i/N] Job SWEEP_TASK submitted to SOURCE` per delivered task, errors after."""
     total = len(result.delivered)
     for i, (tid, source) in enumerate(result.delivered, start=1):

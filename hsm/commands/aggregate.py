@@ -65,11 +65,19 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 def aggregate(sweep: Sweep) -> list[Path]:
     """Write logs/sweep_aggregated.log, logs/errors/*.yaml and reports/*; return their paths."""
-    paths = sweep.paths
     summary = summarize(sweep)
-    written: list[Path] = []
+    return [
+        write_aggregated_log(sweep),
+        *write_error_analysis(sweep, summary),
+        write_metrics_table(sweep, summary),
+        write_performance(sweep, summary),
+        write_completion_report(sweep, summary),
+    ]
 
-    # One log of everything, in time order (lines start with "[YYYY-MM-DD HH:MM:SS]").
+
+def write_aggregated_log(sweep: Sweep) -> Path:
+    """One log of everything, in time order (lines start with "[YYYY-MM-DD HH:MM:SS]"), each tagged with its log."""
+    paths = sweep.paths
     entries: list[tuple[str, int, str]] = []
     logs = [paths.log("sweep.log"), paths.log("task_assignments.log"), paths.log("health_status.log")]
     logs += sorted(paths.source_logs.glob("*.log"))
@@ -82,9 +90,14 @@ def aggregate(sweep: Sweep) -> list[Path]:
             continue
     entries.sort(key=lambda e: (e[0], e[1]))
     store.atomic_write(paths.log("sweep_aggregated.log"), "".join(e[2] + "\n" for e in entries))
-    written.append(paths.log("sweep_aggregated.log"))
+    return paths.log("sweep_aggregated.log")
 
-    failed, categories = [], Counter()
+
+def write_error_analysis(sweep: Sweep, summary: dict[str, Any]) -> list[Path]:
+    """logs/errors/failed_tasks.yaml (each failure, its category, its stderr's tail) and error_patterns.yaml."""
+    paths = sweep.paths
+    failed: list[dict[str, Any]] = []
+    categories: Counter[str] = Counter()
     by_category: dict[str, list[str]] = {}
     for task in summary["tasks"]:
         if task["state"] != "failed":
@@ -101,13 +114,17 @@ def aggregate(sweep: Sweep) -> list[Path]:
         "sweep_id": sweep.id,
         "patterns": [{"category": c, "count": n, "tasks": by_category[c]} for c, n in categories.most_common()],
     })
-    written += [paths.error_logs / "failed_tasks.yaml", paths.error_logs / "error_patterns.yaml"]
+    return [paths.error_logs / "failed_tasks.yaml", paths.error_logs / "error_patterns.yaml"]
 
-    # Metrics table: parameters, outcome and the task's metrics.json, one row per task.
+
+def write_metrics_table(sweep: Sweep, summary: dict[str, Any]) -> Path:
+    """reports/metrics.csv: parameters, outcome and the task's metrics.json, one row per task."""
+    paths = sweep.paths
     rows, columns = [], ["task_id", "state", "source", "duration"]
     seen = set(columns)
     for task in summary["tasks"]:
-        row: dict[str, Any] = {"task_id": task["id"], "state": task["state"], "source": task["source"], "duration": task["duration"]}
+        row: dict[str, Any] = {"task_id": task["id"], "state": task["state"], "source": task["source"],
+                               "duration": task["duration"]}
         params = store.read_yaml(paths.params(task["id"])) or {}
         metrics: dict[str, Any] = {}
         try:
@@ -126,11 +143,15 @@ def aggregate(sweep: Sweep) -> list[Path]:
     writer.writeheader()
     writer.writerows(rows)
     store.atomic_write(paths.reports / "metrics.csv", buffer.getvalue())
-    written.append(paths.reports / "metrics.csv")
+    return paths.reports / "metrics.csv"
 
+
+def write_performance(sweep: Sweep, summary: dict[str, Any]) -> Path:
+    """reports/performance_analysis.yaml: per source, tasks, outcomes, success rate and durations."""
     perf: dict[str, Any] = {}
     for task in summary["tasks"]:
-        stats = perf.setdefault(task["source"] or "(unassigned)", {"tasks": 0, "completed": 0, "failed": 0, "durations": []})
+        stats = perf.setdefault(task["source"] or "(unassigned)",
+                                {"tasks": 0, "completed": 0, "failed": 0, "durations": []})
         stats["tasks"] += 1
         if task["state"] in ("completed", "failed"):
             stats[task["state"]] += 1
@@ -142,12 +163,18 @@ def aggregate(sweep: Sweep) -> list[Path]:
         stats["success_rate"] = round(stats["completed"] / finished, 3) if finished else None
         stats["mean_duration"] = round(sum(d) / len(d), 3) if d else None
         stats["max_duration"] = max(d) if d else None
-    store.write_yaml(paths.reports / "performance_analysis.yaml", {"sweep_id": sweep.id, "sources": perf,
-                                                                    "counts": summary["counts"], "timing": summary["timing"]})
-    written.append(paths.reports / "performance_analysis.yaml")
+    path = sweep.paths.reports / "performance_analysis.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.write_yaml(path, {"sweep_id": sweep.id, "sources": perf, "counts": summary["counts"],
+                            "timing": summary["timing"]})
+    return path
 
+
+def write_completion_report(sweep: Sweep, summary: dict[str, Any]) -> Path:
+    """reports/completion_report.html: every task's outcome in one table."""
     cells = "".join(
-        f"<tr><td>{html.escape(t['id'])}</td><td>{html.escape(t['state'])}</td><td>{html.escape(str(t['source'] or ''))}</td>"
+        f"<tr><td>{html.escape(t['id'])}</td><td>{html.escape(t['state'])}</td>"
+        f"<td>{html.escape(str(t['source'] or ''))}</td>"
         f"<td>{html.escape(str(t['exit_code'] if t['exit_code'] is not None else ''))}</td>"
         f"<td>{html.escape(str(t['reason'] or ''))}</td><td>{html.escape(str(t['duration'] or ''))}</td></tr>"
         for t in summary["tasks"]
@@ -155,10 +182,12 @@ def aggregate(sweep: Sweep) -> list[Path]:
     counts = ", ".join(f"{n} {s}" for s, n in summary["counts"].items() if n)
     page = (
         f"<!doctype html><meta charset='utf-8'><title>{html.escape(sweep.id)}</title>"
-        f"<h1>Sweep {html.escape(sweep.id)}</h1><p>{summary['finished']}/{summary['total']} finished: {html.escape(counts)}</p>"
+        f"<h1>Sweep {html.escape(sweep.id)}</h1>"
+        f"<p>{summary['finished']}/{summary['total']} finished: {html.escape(counts)}</p>"
         "<table border=1 cellpadding=3><tr><th>Task</th><th>State</th><th>Source</th><th>Exit code</th><th>Reason</th>"
         f"<th>Duration (s)</th></tr>{cells}</table>\n"
     )
-    store.atomic_write(paths.reports / "completion_report.html", page)
-    written.append(paths.reports / "completion_report.html")
-    return written
+    path = sweep.paths.reports / "completion_report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, page)
+    return path

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hsm.clock import log_stamp, now_iso
+from hsm.commands.poll import active_refs, observe, record
 from hsm.config import ProjectConfig
 from hsm.core.states import CANCELLED
 from hsm.core.transitions import cancel_unfinished, killed_by_the_cancel
 from hsm.errors import HsmError
-from hsm.commands.poll import active_refs, observe, record
 from hsm.sources import make_source
 from hsm.sweep import Sweep
 

@@ -6,6 +6,7 @@ import re
 
 from hsm.clock import log_stamp
 from hsm.core import transitions
+from hsm.core.index import Index
 from hsm.errors import BadInput
 from hsm.sweep import Sweep
 
@@ -32,7 +33,7 @@ def select_tasks(spec: str | None, ids: list[str]) -> set[str]:
     return chosen
 
 
-def missing_tasks(index: dict, retry_failed: bool, chosen: set[str]) -> list[str]:
+def missing_tasks(index: Index, retry_failed: bool, chosen: set[str]) -> list[str]:
     """Tasks that have not completed and are not running: pending, assigned, cancelled (and failed)."""
     return transitions.missing_tasks(index["tasks"], retry_failed, chosen)
 

@@ -15,8 +15,9 @@ from hsm import __version__, store
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
 from hsm.core import command
-from hsm.core.spec import SweepSpec, parse_sweep_config
+from hsm.core.spec import SweepSpec
 from hsm.core.states import PENDING
+from hsm.core.sweepconfig import parse_sweep_config
 from hsm.errors import BadInput
 from hsm.paths import SweepPaths, id_width, task_id
 

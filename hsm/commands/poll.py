@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
-from hsm.core.index import PollResult, TaskRef
+from hsm.core.index import Index, PollResult, SourceEntry, TaskRef
 from hsm.core.states import FINAL
 from hsm.core.transitions import PollFold, delivered_unfinished, fold_observations, poll_has_news
 from hsm.errors import HsmError
@@ -14,12 +16,13 @@ from hsm.sweep import Sweep
 PollSummary = PollFold  # the transitions a poll recorded, and the sources it could not reach
 
 
-def active_refs(index: dict) -> dict[str, list[TaskRef]]:
+def active_refs(index: Index) -> dict[str, list[TaskRef]]:
     """Delivered, unfinished task attempts, grouped by source."""
     return delivered_unfinished(index["tasks"])
 
 
-def observe(sweep: Sweep, project: ProjectConfig, sources: dict, refs: dict[str, list[TaskRef]]) -> dict[str, PollResult]:
+def observe(sweep: Sweep, project: ProjectConfig, sources: Mapping[str, SourceEntry],
+            refs: dict[str, list[TaskRef]]) -> dict[str, PollResult]:
     """Ask each source about its tasks: O(1) calls per source, none under the lock."""
     results: dict[str, PollResult] = {}
     for name, tasks in refs.items():
@@ -32,7 +35,7 @@ def observe(sweep: Sweep, project: ProjectConfig, sources: dict, refs: dict[str,
     return results
 
 
-def record(sweep: Sweep, results: dict[str, PollResult], index: dict | None = None) -> PollSummary:
+def record(sweep: Sweep, results: dict[str, PollResult], index: Index | None = None) -> PollSummary:
     """Fold observations into the index under the lock; log every transition.
 
     `index`, when given, is what the caller read before polling: when it shows that the
@@ -43,11 +46,11 @@ def record(sweep: Sweep, results: dict[str, PollResult], index: dict | None = No
     with sweep.update() as u:
         fold = fold_observations(u.index, results, now_iso())
         u.changed |= fold.changed
-        _log(sweep, u.tasks, fold)
+        _log(sweep, fold)
     return fold
 
 
-def _log(sweep: Sweep, tasks: dict, fold: PollFold) -> None:
+def _log(sweep: Sweep, fold: PollFold) -> None:
     stamp = log_stamp()
     per_source: dict[str, list[str]] = {}
     sweep_lines = []

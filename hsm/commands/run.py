@@ -11,6 +11,7 @@ from hsm.commands import submit as submit_cmd
 from hsm.commands.collect import collect
 from hsm.commands.status import all_final, summarize
 from hsm.config import ProjectConfig
+from hsm.core.index import Index
 from hsm.core.states import ASSIGNED, ORDER, SUBMITTED
 from hsm.sweep import Sweep
 
@@ -68,5 +69,5 @@ def drive(
         time.sleep(min(wait, poll_interval))
 
 
-def _needs_submit(index: dict[str, Any]) -> bool:
+def _needs_submit(index: Index) -> bool:
     return any(t["state"] == ASSIGNED or (t["state"] == SUBMITTED and not t.get("job")) for t in index["tasks"].values())

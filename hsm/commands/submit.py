@@ -9,7 +9,9 @@ the sources ignore an attempt they already have.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
@@ -17,6 +19,7 @@ from hsm.core.index import TaskRef
 from hsm.core.transitions import fold_accepted, reserve_attempts, undelivered
 from hsm.errors import BadInput, HsmError
 from hsm.sources import make_source
+from hsm.sources.base import SubmitResult
 from hsm.sweep import Sweep
 from hsm.sync import SyncMismatch
 
@@ -29,7 +32,7 @@ class SubmitSummary:
     errors: dict[str, str] = field(default_factory=dict)  # source -> message
 
 
-def _record_jobs(sweep: Sweep, accepted: dict[str, dict]) -> None:
+def _record_jobs(sweep: Sweep, accepted: Mapping[str, Mapping[str, Any]]) -> None:
     """Record what a source accepted, under the lock."""
     with sweep.update() as u:
         u.changed |= fold_accepted(u.tasks, accepted)
@@ -45,7 +48,7 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
         u.changed |= bool(reserve_attempts(u.tasks, now_iso()))
         sources = dict(u.index.get("sources", {}))
         pending = undelivered(u.tasks)
-    accepted: dict[str, dict] = {}
+    accepted: dict[str, dict[str, Any]] = {}
     for name, refs in pending.items():
         result = _deliver(sweep, project, name, sources.get(name), refs, dependency, summary)
         if result is not None:
@@ -60,14 +63,14 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
     return summary
 
 
-def _deliver(sweep: Sweep, project: ProjectConfig, name: str, settings: dict | None, refs: list[TaskRef],
-             dependency: str | None, summary: SubmitSummary):  # type: ignore[no-untyped-def]
+def _deliver(sweep: Sweep, project: ProjectConfig, name: str, settings: Mapping[str, Any] | None,
+             refs: list[TaskRef], dependency: str | None, summary: SubmitSummary) -> SubmitResult | None:
     """Hand one source its reserved attempts (no lock held); None when it could not take them."""
     if settings is None:
         summary.errors[name] = f"source '{name}' is not in the sweep's task_mapping.yaml"
         return None
     if dependency and settings.get("type") == "hpc":
-        settings = {**settings, "options": {**settings.get("options", {}), "dependency": dependency}}
+        settings = {**settings, "options": {**(settings.get("options") or {}), "dependency": dependency}}
     try:
         source = make_source(name, settings, sweep, project)
         # A scheduler source records each chunk's job ids before it submits the next.

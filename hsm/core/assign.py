@@ -8,8 +8,9 @@ counting each placement as load.
 from __future__ import annotations
 
 import random as _random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 STRATEGIES = ("round_robin", "least_loaded", "random", "weighted", "capability_based")
 

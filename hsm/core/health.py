@@ -1,9 +1,10 @@
-"""The failsafe policy (seeds 000 and 004), pure: how healthy a host is, when a source is disabled."""
+"""The failsafe policy, pure: how healthy a host is, and when a source is disabled."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Decision:
     message: str
 
 
-def decide(name: str, finished: int, failed: int, consecutive_failures: int, compute: dict[str, Any]) -> Decision:
+def decide(name: str, finished: int, failed: int, consecutive_failures: int, compute: Mapping[str, Any]) -> Decision:
     """Disable after too many failed health checks in a row, or a failure rate too high."""
     limit = int(compute.get("health_check_failure_threshold", 3))
     if compute.get("auto_disable_unhealthy_sources", True) and consecutive_failures >= limit:
@@ -32,7 +33,7 @@ def decide(name: str, finished: int, failed: int, consecutive_failures: int, com
 
 
 def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:
-    """healthy / degraded / unhealthy from a host's free disk, load and memory (seed 004 thresholds)."""
+    """healthy / degraded / unhealthy from a host's free disk, load and memory."""
     free = float(info.get("free_bytes") or 0)
     load1 = float(info.get("load1") or 0.0)
     cpus = int(info.get("cpus") or 1)

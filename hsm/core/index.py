@@ -7,7 +7,7 @@ name its shape for readers and for the type checker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, TypedDict
+from typing import Any, TypedDict
 
 # What a task's entry records of an attempt's outcome: cleared when a new attempt starts.
 OUTCOME_FIELDS = ("host", "start", "end", "duration", "exit_code", "reason", "seen", "job")
@@ -31,7 +31,7 @@ class TaskEntry(TypedDict, total=False):
     duration: float
     exit_code: int
     reason: str  # why it failed: exit_code, timeout, oom, node_fail, preempted, disk, lost, cancelled
-    seen: List[int]  # the mark of the status file folded in last
+    seen: list[int]  # the mark of the status file folded in last
 
 
 class SourceEntry(TypedDict, total=False):
@@ -39,10 +39,10 @@ class SourceEntry(TypedDict, total=False):
 
     type: str
     max_parallel: int
-    options: Dict[str, Any]
+    options: dict[str, Any]
     disabled: bool
     disabled_reason: str
-    health: Dict[str, Any]
+    health: dict[str, Any]
     unreachable_since: str
     unreachable_error: str
 
@@ -52,8 +52,8 @@ class Index(TypedDict, total=False):
 
     schema: int
     sweep_id: str
-    sources: Dict[str, SourceEntry]
-    tasks: Dict[str, TaskEntry]
+    sources: dict[str, SourceEntry]
+    tasks: dict[str, TaskEntry]
 
 
 @dataclass(frozen=True)

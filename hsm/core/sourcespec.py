@@ -73,67 +73,72 @@ def resolve(spec: str, configured: dict[str, SourceConfig], detected_scheduler: 
     """Match a source spec against the configured sources; ad-hoc SSH hosts are allowed."""
     defaults = defaults or SourceDefaults()
     chosen: dict[str, SourceConfig] = {}
-
-    def add(source: SourceConfig) -> None:
-        if source.name in chosen:
-            raise BadInput(f"--sources: source '{source.name}' is named twice")
-        chosen[source.name] = source
-
     for entry in parse_spec(spec):
-        kind = {"slurm": "hpc", "pbs": "hpc"}.get(entry.type or "", entry.type)
         if entry.type is None and entry.name == "all":
-            for cfg in configured.values():
-                if cfg.enabled and cfg.name not in chosen:
-                    add(_from_config(cfg, entry.limit))
-            continue
-        if entry.type is None:
-            cfg = configured.get(entry.name or "")
-            if cfg is None:
-                known = ", ".join(sorted(configured)) or "none"
-                raise BadInput(f"--sources: unknown source '{entry.name}' (configured: {known}; ad-hoc hosts are written ssh:HOST)")
-            add(_from_config(cfg, entry.limit))
-            continue
-        if kind == "local":
-            cfg = configured.get(entry.name or "local")
-            if entry.name and (cfg is None or cfg.type != "local"):
-                raise BadInput(f"--sources: '{entry.name}' is not a configured local source")
-            add(_from_config(cfg, entry.limit) if cfg else source_config("local", "local", entry.limit or 4, {}, defaults))
-            continue
-        if kind == "ssh":
-            if entry.name is None:
-                raise BadInput("--sources: 'ssh' needs a host: ssh:HOST[:N]")
-            cfg = configured.get(entry.name)
-            if cfg is not None and cfg.type != "ssh":
-                raise BadInput(f"--sources: '{entry.name}' is configured as a {cfg.type} source, not ssh")
-            if cfg is None:
-                # An ad-hoc host: the name is what `ssh` resolves (~/.ssh/config aliases included).
-                add(source_config(entry.name, "ssh", entry.limit or 1, {"host": entry.name}, defaults))
-            else:
-                add(_from_config(cfg, entry.limit))
-            continue
-        # hpc, slurm, pbs
-        wanted_system = entry.type if entry.type in ("slurm", "pbs") else None
-        if entry.name is not None:
-            cfg = configured.get(entry.name)
-            if cfg is None or cfg.type != "hpc":
-                raise BadInput(f"--sources: '{entry.name}' is not a configured hpc source")
-            source = _from_config(cfg, entry.limit)
+            found = [_from_config(c, entry.limit) for c in configured.values() if c.enabled and c.name not in chosen]
         else:
-            hpc = [c for c in configured.values() if c.type == "hpc" and c.enabled]
-            if len(hpc) == 1:
-                source = _from_config(hpc[0], entry.limit)
-            elif len(hpc) > 1:
-                names = ", ".join(c.name for c in hpc)
-                raise BadInput(f"--sources: '{entry.type}' is ambiguous: several hpc sources are configured ({names})")
-            else:
-                system = wanted_system or detected_scheduler
-                if system is None:
-                    raise BadInput(f"--sources: '{entry.type}': no hpc source is configured and neither sbatch nor qsub is on PATH")
-                source = source_config(system, "hpc", entry.limit or 32, {"system": system}, defaults)
-        if wanted_system:
-            source = source_config(source.name, "hpc", source.max_parallel, {**source.options, "system": wanted_system},
-                                   defaults)
-        add(source)
+            found = [_resolve_entry(entry, configured, detected_scheduler, defaults)]
+        for source in found:
+            if source.name in chosen:
+                raise BadInput(f"--sources: source '{source.name}' is named twice")
+            chosen[source.name] = source
     if not chosen:
         raise BadInput(f"--sources: '{spec}' names no enabled source")
     return list(chosen.values())
+
+
+def _resolve_entry(entry: Entry, configured: dict[str, SourceConfig], detected_scheduler: str | None,
+                   defaults: SourceDefaults) -> SourceConfig:
+    """The one source an entry other than `all` names."""
+    kind = {"slurm": "hpc", "pbs": "hpc"}.get(entry.type or "", entry.type)
+    if entry.type is None:
+        named = configured.get(entry.name or "")
+        if named is None:
+            known = ", ".join(sorted(configured)) or "none"
+            raise BadInput(f"--sources: unknown source '{entry.name}' "
+                           f"(configured: {known}; ad-hoc hosts are written ssh:HOST)")
+        return _from_config(named, entry.limit)
+    if kind == "local":
+        local = configured.get(entry.name or "local")
+        if entry.name and (local is None or local.type != "local"):
+            raise BadInput(f"--sources: '{entry.name}' is not a configured local source")
+        return _from_config(local, entry.limit) if local else source_config("local", "local", entry.limit or 4, {}, defaults)
+    if kind == "ssh":
+        if entry.name is None:
+            raise BadInput("--sources: 'ssh' needs a host: ssh:HOST[:N]")
+        host = configured.get(entry.name)
+        if host is not None and host.type != "ssh":
+            raise BadInput(f"--sources: '{entry.name}' is configured as a {host.type} source, not ssh")
+        if host is None:
+            # An ad-hoc host: the name is what `ssh` resolves (~/.ssh/config aliases included).
+            return source_config(entry.name, "ssh", entry.limit or 1, {"host": entry.name}, defaults)
+        return _from_config(host, entry.limit)
+    return _resolve_hpc(entry, configured, detected_scheduler, defaults)
+
+
+def _resolve_hpc(entry: Entry, configured: dict[str, SourceConfig], detected_scheduler: str | None,
+                 defaults: SourceDefaults) -> SourceConfig:
+    """`hpc`, `slurm` or `pbs`, with or without a name: a configured hpc source, or the scheduler found here."""
+    wanted_system = entry.type if entry.type in ("slurm", "pbs") else None
+    if entry.name is not None:
+        cluster = configured.get(entry.name)
+        if cluster is None or cluster.type != "hpc":
+            raise BadInput(f"--sources: '{entry.name}' is not a configured hpc source")
+        source = _from_config(cluster, entry.limit)
+    else:
+        hpc = [c for c in configured.values() if c.type == "hpc" and c.enabled]
+        if len(hpc) > 1:
+            names = ", ".join(c.name for c in hpc)
+            raise BadInput(f"--sources: '{entry.type}' is ambiguous: several hpc sources are configured ({names})")
+        if hpc:
+            source = _from_config(hpc[0], entry.limit)
+        else:
+            system = wanted_system or detected_scheduler
+            if system is None:
+                raise BadInput(f"--sources: '{entry.type}': no hpc source is configured "
+                               "and neither sbatch nor qsub is on PATH")
+            source = source_config(system, "hpc", entry.limit or 32, {"system": system}, defaults)
+    if wanted_system:
+        source = source_config(source.name, "hpc", source.max_parallel, {**source.options, "system": wanted_system},
+                               defaults)
+    return source

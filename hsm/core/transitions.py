@@ -199,7 +199,8 @@ def killed_by_the_cancel(results: Mapping[str, PollResult]) -> dict[str, PollRes
     for name, result in results.items():
         observations = {}
         for tid, obs in result.observations.items():
-            if obs.get("state") == FAILED and obs.get("exit_code") in _CANCEL_SIGNALS and obs.get("reason") in (None, "exit_code"):
+            signalled = obs.get("exit_code") in _CANCEL_SIGNALS and obs.get("reason") in (None, "exit_code")
+            if obs.get("state") == FAILED and signalled:
                 obs = {**obs, "state": CANCELLED, "reason": "cancelled"}
             observations[tid] = obs
         out[name] = PollResult(result.reachable, observations, result.error)

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hsm import store
 from hsm.config import ProjectConfig
 from hsm.core.index import PollResult, TaskRef
 from hsm.core.settings import SourceConfig
 from hsm.sweep import Sweep
 
-__all__ = ["PollResult", "Source", "SubmitResult", "TaskRef", "read_collected"]
+__all__ = ["PollResult", "Source", "SubmitResult", "TaskRef", "read_collected", "record_collected"]
 
 
 @dataclass
@@ -20,6 +21,11 @@ class SubmitResult:
 
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+def record_collected(path: Path, tasks: list[TaskRef]) -> None:
+    """Add task attempts brought home to a source's record (lines `TASK ATTEMPT`)."""
+    store.append_lines(path, [f"{t.id} {t.attempt}" for t in tasks])
 
 
 def read_collected(path: Path) -> set[tuple[str, int]]:

@@ -54,7 +54,7 @@ class InProcessAgent:
         try:
             # A copy: the agent rewrites paths in the request it is given, as it would on a host.
             answer, code = agent_actions.dispatch(action, copy.deepcopy(request))
-        except Exception as exc:  # noqa: BLE001  (what a host's agent would report in one line)
+        except Exception as exc:
             raise SourceError(f"{self.where}: {action}: {type(exc).__name__}: {exc}") from None
         if code not in ok_codes:
             raise SourceError(f"{self.where}: {action}: exit code {code}")
@@ -126,11 +126,11 @@ class RunnerSource(Source):
 
     def host_runner(self) -> str:
         """The runner dir as the host sees it."""
-        return posixpath.join(self.host_sweep(), self.runner_dir.relative_to(self.sweep.root).as_posix())
+        return posixpath.join(self.host_sweep(), self.sweep.paths.relative(self.runner_dir))
 
     def host_tasks(self) -> str:
         """The tasks dir as the host sees it."""
-        return posixpath.join(self.host_sweep(), "tasks")
+        return posixpath.join(self.host_sweep(), self.sweep.paths.relative(self.sweep.paths.tasks))
 
     def call(self, action: str, request: dict[str, Any], **kwargs: Any) -> tuple[int, dict[str, Any]]:
         """One agent action on this source's host."""
@@ -154,10 +154,10 @@ class RunnerSource(Source):
         tasks_dir = self.host_tasks()
         write_argv_files(self.sweep, [t.id for t in tasks], python=self.host_python(), script=script,
                          task_dir=lambda tid: PurePosixPath(tasks_dir, tid))
-        rel_runner = self.runner_dir.relative_to(self.sweep.root).as_posix()
-        files = ["sweep_config.yaml", "sweep_metadata.yaml", f"{rel_runner}/task.sh"]
+        paths = self.sweep.paths
+        files = [paths.relative(p) for p in (paths.config, paths.metadata, target)]
         for task in tasks:
-            files += [f"tasks/{task.id}/params.yaml", f"tasks/{task.id}/argv"]
+            files += [paths.relative(paths.params(task.id)), paths.relative(paths.argv(task.id))]
         return files
 
     def batch(self, tasks: list[TaskRef]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from hsm.config import ProjectConfig
 from hsm.core.hostpaths import login_relative, resolve_remote
 from hsm.core.settings import SourceConfig, SshSettings
 from hsm.errors import SourceError
-from hsm.sources.base import SubmitResult, TaskRef, read_collected
+from hsm.sources.base import SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.runner_based import RunnerSource
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
@@ -236,11 +236,12 @@ class SshSource(RunnerSource):
             return {"collected": 0}
         if not finished and not active:
             return {"collected": 0}
-        entries = [f"tasks/{t.id}/" for t in finished]
+        paths = self.sweep.paths
+        entries = [paths.relative(paths.task(t.id)) + "/" for t in finished]
         if final:
-            entries += [f"tasks/{t.id}/" for t in active]
+            entries += [paths.relative(paths.task(t.id)) + "/" for t in active]
         else:
-            entries += [f"tasks/{t.id}/{name}" for t in active for name in TASK_LOGS]
+            entries += [paths.relative(paths.task(t.id) / name) for t in active for name in TASK_LOGS]
         # --ignore-times: rsync's quick check (same size and mtime) would skip a log fetched
         # while the task ran and rewritten within the same timestamp tick since. Only those few
         # logs are here already; everything else comes for the first time anyway.
@@ -249,10 +250,7 @@ class SshSource(RunnerSource):
             options=["-r", "--ignore-times", "--from0", "--files-from=-", "--ignore-missing-args"],
             input="".join(e + "\0" for e in entries),
         )
-        if finished:
-            self.runner_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.runner_dir / COLLECTED, "a", encoding="utf-8") as fh:
-                fh.write("".join(f"{t.id} {t.attempt}\n" for t in finished))
+        record_collected(self.runner_dir / COLLECTED, finished)
         done = [t for t in finished if t.state == "completed"]
         if done and self.host.cleanup_remote_on_success:
             dirs = [login_relative(posixpath.join(self.host_tasks(), t.id)) for t in done]

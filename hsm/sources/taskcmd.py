@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from pathlib import PurePath
-from typing import Callable, Iterable
-from typing import Any
+from typing import Any, Callable
 
 from hsm import store
 from hsm.core import command
@@ -79,5 +79,5 @@ def wrapper_values(sweep: Sweep, source: str, project_dir: PurePath, setup: str)
 def disk_watch(sweep: Sweep) -> dict[str, int]:
     """The disk thresholds a runner applies to its tasks (part of every queue batch)."""
     values = wrapper_values(sweep, "", PurePath("."), setup="")
-    return {"min_free_kb": int(values["min_free_kb"]), "floor_kb": int(values["floor_kb"]),
-            "interval": int(values["check_interval"])}
+    return {"min_free_kb": int(str(values["min_free_kb"])), "floor_kb": int(str(values["floor_kb"])),
+            "interval": int(str(values["check_interval"]))}

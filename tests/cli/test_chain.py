@@ -106,7 +106,7 @@ def test_expands_started_together_get_different_sweep_ids(project: Project) -> N
     quick_sweep(project)
     procs = [project.start("expand", "sweeps/sweep_config.yaml") for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outs):
+    for proc, (_out, err) in zip(procs, outs):
         assert proc.returncode == 0, err
     dirs = [Path(out.strip()) for out, _ in outs]
     assert len({d.name for d in dirs}) == 4, dirs

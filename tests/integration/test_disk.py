@@ -1,4 +1,4 @@
-"""The free-disk policy of seed 004 on this machine's real disk.
+"""The free-disk policy (minimum to start, floor while running) on this machine's real disk.
 
 The thresholds are set around the disk's actual free space: a minimum above it refuses
 to start a task, a floor above it stops a running one. Both end failed, reason `disk`.
@@ -19,7 +19,8 @@ def free_gb(path: Path) -> float:
 
 
 def test_a_task_does_not_start_without_the_minimum_free_disk(project: Project) -> None:
-    project.write("hsm_config.yaml", f"paths: {{training_script: train.py}}\ncompute: {{disk_min_free_gb: {free_gb(project.root) * 4 + 1}}}\n")
+    needed = free_gb(project.root) * 4 + 1
+    project.write("hsm_config.yaml", f"paths: {{training_script: train.py}}\ncompute: {{disk_min_free_gb: {needed}}}\n")
     project.sweep_config(f"grid:\n  x: [1, 2]\ncommand: \"{job_command()}\"\n")
     result = project.hsm("run", "--sources", "local:2", "--poll-interval", "0.2")
     assert result.returncode == 1, result.stderr

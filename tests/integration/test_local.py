@@ -264,7 +264,7 @@ class StateWatcher(threading.Thread):
                 for d in sorted((self.sweep / "tasks").glob("task_*")):
                     read_status(d)
                 self.reads += 1
-            except Exception as exc:  # noqa: BLE001  (anything unparseable is the failure looked for)
+            except Exception as exc:
                 self.problems.append(f"{type(exc).__name__}: {exc}")
             time.sleep(0.01)
 

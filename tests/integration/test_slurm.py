@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from hsm.config import load_project
-from hsm.sources.base import TaskRef
 from hsm.sources import make_source
+from hsm.sources.base import TaskRef
 from hsm.sources.hpc import HpcSource
 from hsm.sweep import Sweep
 

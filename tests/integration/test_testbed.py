@@ -118,7 +118,7 @@ def test_command_and_rsync_to_each_host(testbed, tmp_path):
 @pytest.mark.ssh
 def test_hosts_have_own_hostname_and_the_same_python(testbed):
     here = socket.gethostname()
-    version = "%d.%d.%d" % sys.version_info[:3]
+    version = ".".join(str(n) for n in sys.version_info[:3])
     seen = {}
     for host in testbed.hosts:
         out = ssh(testbed, host)["hostname; python3 -c 'import platform; print(platform.python_version())'"]()

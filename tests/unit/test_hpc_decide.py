@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from hsm.sources.hpc import pbs, slurm
 from hsm.sources.base import TaskRef
+from hsm.sources.hpc import pbs, slurm
 from hsm.sources.hpc.outcome import decide
 
 NOW = 1_000_000.0

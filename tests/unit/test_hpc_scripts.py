@@ -10,11 +10,10 @@ import pytest
 
 from hsm.errors import BadInput
 from hsm.jobscript import Raw, template_text
-from hsm.sources.hpc import pbs, slurm
 from hsm.sources.base import TaskRef
+from hsm.sources.hpc import pbs, slurm
 from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, task_list_text
-from hsm.sources.hpc.scheduler import JobSpec, chain_dependency
-from hsm.sources.hpc.source import render_job_script
+from hsm.sources.hpc.scheduler import JobSpec, chain_dependency, render_job_script
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 # Paths that break careless quoting (after submitit's test fixtures).

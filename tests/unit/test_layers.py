@@ -7,6 +7,8 @@
 - `hsm/core/` is pure: the model, the state transitions, expansion, assignment, policies.
   It imports the standard library's computing modules only (no files, processes, clock or
   network), and nothing of hsm but itself and its errors.
+- Modules and functions stay small enough to read whole: a module over 400 lines or a
+  function over 60 needs its reason written on the line above it (`# long: ...`).
 """
 
 from __future__ import annotations
@@ -100,3 +102,23 @@ def test_no_program_text_is_sent_to_a_host() -> None:
     for path in HSM.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "getsource" not in text and "BOOTSTRAP" not in text, path
+
+
+MODULE_LINES, FUNCTION_LINES = 400, 60
+
+
+def test_modules_and_functions_stay_small() -> None:
+    too_long = []
+    for path in sorted(HSM.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rel = path.relative_to(ROOT)
+        if len(lines) > MODULE_LINES and not any(line.startswith("# long:") for line in lines[:40]):
+            too_long.append(f"{rel}: {len(lines)} lines")
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                reason = lines[first - 2].strip().startswith("# long:") if first >= 2 else False
+                if length > FUNCTION_LINES and not reason:
+                    too_long.append(f"{rel}:{node.lineno} {node.name}(): {length} lines")
+    assert not too_long, "\n".join(too_long)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hsm.commands.expand import load_sweep_config
-from hsm.core.spec import Distribution, RandomSpec, SweepSpec, parse_sweep_config
+from hsm.core.spec import Distribution, RandomSpec, SweepSpec
+from hsm.core.sweepconfig import parse_sweep_config
 from hsm.errors import BadInput
 
 WHERE = "sweeps/sweep_config.yaml"

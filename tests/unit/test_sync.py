@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from hsm import sync
-from hsm.config import parse_config
 from hsm.agent import project as agent_project
-from hsm.errors import BadInput
+from hsm.config import parse_config
 from hsm.core.health import classify_health
-from hsm.sources.runner_based import conda_setup
 from hsm.core.hostpaths import resolve_remote
 from hsm.core.settings import read_ssh
+from hsm.errors import BadInput
+from hsm.sources.runner_based import conda_setup
 from hsm.transport import SshTarget, login_relative
 
 # --- exclusion patterns ----------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_walk_files_lists_what_a_push_copies(tmp_path: Path) -> None:
 
 
 def test_parse_git_status_keeps_the_project_part_and_both_sides_of_a_rename() -> None:
-    text = "\0".join([  # noqa: FLY002  (one porcelain entry per line reads better)
+    text = "\0".join([
         " M proj/train.py",
         "?? proj/new file.py",
         "R  proj/b.py",  # renamed from proj/a.py: both paths differ from HEAD
@@ -227,7 +227,7 @@ def test_host_settings_overlay_the_ssh_section_with_the_source(tmp_path: Path) -
     assert target.host == "gpu.example.org"
     opts = target.ssh_options()
     assert opts[:2] == ["-F", os.path.expanduser("~/tb/config")]
-    assert ["-p", "2222"] == opts[opts.index("-p"):opts.index("-p") + 2]
+    assert opts[opts.index("-p"):opts.index("-p") + 2] == ["-p", "2222"]
     assert os.path.expanduser("~/.ssh/k") in opts
     assert "BatchMode=yes" in opts and "ServerAliveInterval=5" in opts and "Compression=yes" in opts
     assert not any(o.startswith("StrictHostKeyChecking") for o in opts)  # the user's own ssh decides

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from hsm.sources.base import TaskRef
+from hsm.core.index import TaskRef
+from hsm.paths import safe_name
+
+__all__ = ["chunk_key", "chunks", "group_jobs", "job_name", "job_prefix", "safe_name", "task_list_text"]
 
 
 def chunks(tasks: list[TaskRef], size: int) -> list[list[TaskRef]]:
@@ -20,11 +23,6 @@ def chunk_key(source: str, tasks: list[TaskRef]) -> str:
     for t in tasks:
         digest.update(f"\n{t.id} {t.attempt}".encode())
     return digest.hexdigest()[:10]
-
-
-def safe_name(text: str) -> str:
-    """`text` with only characters every scheduler accepts in a job name or file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
 
 
 def job_name(sweep_id: str, source: str, key: str) -> str:

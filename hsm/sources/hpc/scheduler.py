@@ -7,10 +7,12 @@ what is declared here; everything that runs a command or reads a file is the sou
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hsm.errors import BadInput
+from hsm.jobscript import Raw, render
 
 if TYPE_CHECKING:
     from hsm.proc import Result
@@ -130,6 +132,25 @@ class Scheduler:
     def walltime_seconds(self, text: str | None) -> int:
         """The walltime in seconds, for a job script that warns the task itself (0: the scheduler does)."""
         return 0
+
+
+def render_job_script(hooks: Scheduler, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:
+    """One chunk's job script: the scheduler's directives and the given paths in the template."""
+    try:
+        lines = hooks.directives(job)
+    except ValueError as exc:
+        raise BadInput(f"{name}: {exc}") from None
+    try:
+        walltime = hooks.walltime_seconds(job.walltime)
+    except ValueError as exc:
+        raise BadInput(f"default_walltime: {exc}") from None
+    return render(template, {
+        **values,
+        "directives": Raw("\n".join(lines)),
+        "job_name": job.name,
+        "walltime_seconds": walltime,
+        "timeout_warning": job.timeout_warning,
+    }, name)
 
 
 def scheduler(system: str) -> Scheduler:

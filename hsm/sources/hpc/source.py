@@ -25,12 +25,12 @@ settings are `settings.py`.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable
 
 from filelock import FileLock
 
@@ -41,11 +41,12 @@ from hsm.core.settings import HpcSettings, SourceConfig
 from hsm.core.states import FINAL, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected
-from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, safe_name, task_list_text
-from hsm.sources.hpc.outcome import decide
-from hsm.sources.hpc.scheduler import JobSpec, Scheduler, scheduler
+from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.detect import detect_scheduler
+from hsm.sources.hpc.layout import ClusterLayout
+from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, task_list_text
+from hsm.sources.hpc.outcome import decide
+from hsm.sources.hpc.scheduler import JobSpec, render_job_script, scheduler
 from hsm.sources.taskcmd import wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
@@ -70,51 +71,19 @@ class HpcSource(Source):
                            "expected one of slurm, pbs")
         self.hooks = scheduler(system)
         self.target = SshTarget.from_connection(self.cfg.connection) if self.cfg.connection else None
-
-    # paths: local ones are this machine's copy, cluster ones where the jobs see the sweep
-
-    @property
-    def local_root(self) -> Path:
-        """The sweep dir on this machine."""
-        return self.sweep.root
+        local_project = Path(sweep.metadata.get("project_root") or project.root)
+        self.layout = ClusterLayout(sweep.paths, local_project, self.cfg)
+        self.local_root = sweep.root
 
     @property
     def state_dir(self) -> Path:
         """hsm's own bookkeeping for this source (never sent to the cluster)."""
-        return self.sweep.paths.internal / "hpc" / safe_name(self.name)
-
-    def cluster_root(self) -> PurePosixPath:
-        """The sweep dir as the jobs see it: the same path, or below `sweeps_dir` / `project_dir` on a login host."""
-        local = PurePosixPath(self.local_root.as_posix())
-        if self.target is None:
-            return local
-        if self.cfg.sweeps_dir:
-            return PurePosixPath(self.cfg.sweeps_dir) / self.sweep.id
-        if self.cfg.project_dir:
-            try:
-                return PurePosixPath(self.cfg.project_dir) / local.relative_to(self.local_project().as_posix())
-            except ValueError:
-                return local
-        return local
-
-    def local_project(self) -> Path:
-        """The project root on this machine."""
-        return Path(self.sweep.metadata.get("project_root") or self.project.root)
-
-    def cluster_project(self) -> PurePosixPath:
-        """The project root as the jobs see it."""
-        if self.target is not None and self.cfg.project_dir:
-            return PurePosixPath(self.cfg.project_dir)
-        return PurePosixPath(self.local_project().as_posix())
-
-    def cluster(self, relative: str) -> str:
-        """A path below the sweep dir as the jobs see it."""
-        return str(self.cluster_root() / relative)
+        return self.sweep.paths.hpc_state(self.name)
 
     @property
-    def wrapper_name(self) -> str:
-        """The rendered task wrapper, relative to the sweep dir."""
-        return f"scripts/task_{safe_name(self.name)}.sh"
+    def wrapper(self) -> Path:
+        """The task wrapper rendered for this source's jobs."""
+        return self.sweep.paths.wrapper(self.name)
 
     # calls
 
@@ -154,9 +123,9 @@ class HpcSource(Source):
                     array_id = known[job.name][0]  # submitted before a crash: adopt it
                 else:
                     deps = self.cfg.dependency + ((self.hooks.chain_dependency(previous),) if previous else ())
-                    argv = self.hooks.submit_argv(script, replace(job, dependency=deps))
+                    argv = self.hooks.submit_argv(self.layout.of(script), replace(job, dependency=deps))
                     try:
-                        answer = self._call(argv, cwd=self.cluster("logs/jobs"))
+                        answer = self._call(argv, cwd=self.layout.of(self.sweep.paths.job_logs))
                         if not answer.ok:
                             raise SourceError(answer.describe())
                         array_id = self.hooks.parse_job_id(answer.stdout)
@@ -191,75 +160,63 @@ class HpcSource(Source):
                          + shlex.quote(env) + "; fi")
         return "\n".join(lines)
 
-    def _script_path(self) -> str:
-        script = self.sweep.metadata.get("training_script") or ""
-        if not script:
-            return ""
-        local_project = self.local_project()
-        local_script = (local_project / os.path.expanduser(script)).resolve()
-        if self.target is None:
-            return str(local_script)
-        try:
-            return str(self.cluster_project() / local_script.relative_to(local_project.resolve()).as_posix())
-        except ValueError:
-            return str(local_script)
-
-    def _stage(self, tasks: list[TaskRef]) -> list[tuple[list[TaskRef], JobSpec, str]]:
+    def _stage(self, tasks: list[TaskRef]) -> list[tuple[list[TaskRef], JobSpec, Path]]:
         """Write the wrapper, the tasks' argv files, and each chunk's task list and job script."""
         paths = self.sweep.paths
-        for d in (paths.scripts / "job_scripts", paths.logs / "jobs"):
+        for d in (paths.job_scripts, paths.job_logs):
             d.mkdir(parents=True, exist_ok=True)
-        project_dir = self.cluster_project()
+        project_dir = self.layout.project()
         wrapper = render(
-            template_text("task.sh", self.local_project()),
+            template_text("task.sh", self.layout.local_project),
             wrapper_values(self.sweep, self.name, project_dir, setup=Raw("")),
             "templates/task.sh",
         )
-        _write_if_changed(self.local_root / self.wrapper_name, wrapper)
+        _write_if_changed(self.wrapper, wrapper)
         python = self.cfg.python_interpreter or self.sweep.metadata["python_interpreter"]
-        script = self._script_path()
-        tasks_dir = self.cluster_root() / "tasks"
+        script = self.layout.script(self.sweep.metadata.get("training_script") or "")
+        tasks_dir = self.layout.root() / "tasks"
         write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=script,
                          task_dir=lambda tid: tasks_dir / tid)
-        template = template_text(self.hooks.template, self.local_project())
-        staged = []
+        template = template_text(self.hooks.template, self.layout.local_project)
+        staged: list[tuple[list[TaskRef], JobSpec, Path]] = []
         for part in chunks(tasks, self.cfg.max_array_size):
             key = chunk_key(self.name, part)
             job = JobSpec(
                 name=job_name(self.sweep.id, self.name, key),
                 size=len(part),
                 throttle=self.max_parallel,
-                log_dir=self.cluster("logs/jobs"),
+                log_dir=self.layout.of(self.sweep.paths.job_logs),
                 queue=self.cfg.queue,
                 walltime=self.cfg.walltime,
                 resources=self.cfg.resources,
                 timeout_warning=self.cfg.timeout_warning,
                 extra=self.cfg.extra_directives,
             )
-            base = f"scripts/job_scripts/chunk_{key}"
-            store.atomic_write(self.local_root / f"{base}.tasks", task_list_text(part))
+            base = self.sweep.paths.chunk(key)
+            task_list, job_script = Path(f"{base}.tasks"), Path(f"{base}.sh")
+            store.atomic_write(task_list, task_list_text(part))
             text = render_job_script(self.hooks, template, job, {
-                "task_list": self.cluster(f"{base}.tasks"),
+                "task_list": self.layout.of(task_list),
                 "tasks_dir": str(tasks_dir),
-                "wrapper": self.cluster(self.wrapper_name),
+                "wrapper": self.layout.of(self.wrapper),
                 "setup": Raw(self._setup()),
             }, f"templates/{self.hooks.template}")
-            store.atomic_write(self.local_root / f"{base}.sh", text)
-            staged.append((part, job, self.cluster(f"{base}.sh")))
+            store.atomic_write(job_script, text)
+            staged.append((part, job, job_script))
         return staged
 
-    def _push(self, staged: list[tuple[list[TaskRef], JobSpec, str]], tasks: list[TaskRef]) -> None:
+    def _push(self, staged: list[tuple[list[TaskRef], JobSpec, Path]], tasks: list[TaskRef]) -> None:
         """One rsync of exactly the files the jobs need (never a running task's status)."""
         assert self.target is not None
-        files = ["sweep_config.yaml", "sweep_metadata.yaml", self.wrapper_name, "logs/jobs"]
+        paths = self.sweep.paths
+        files = [paths.config, paths.metadata, self.wrapper, paths.job_logs]
         for t in tasks:
-            files += [f"tasks/{t.id}/argv", f"tasks/{t.id}/params.yaml"]
-        for part, job, script in staged:
-            base = PurePosixPath(script).relative_to(self.cluster_root()).with_suffix("")
-            files += [f"{base}.sh", f"{base}.tasks"]
+            files += [paths.argv(t.id), paths.params(t.id)]
+        for _, _, script in staged:
+            files += [script, script.with_suffix(".tasks")]
         listing = self.state_dir / "push.list"
-        store.atomic_write(listing, "".join(f + "\n" for f in files if (self.local_root / f).exists()))
-        root = str(self.cluster_root())
+        store.atomic_write(listing, "".join(paths.relative(f) + "\n" for f in files if f.exists()))
+        root = str(self.layout.root())
         self.target.rsync(
             [str(self.local_root) + "/"],
             self.target.remote_path(root + "/"),
@@ -282,9 +239,10 @@ class HpcSource(Source):
     def poll(self, tasks: list[TaskRef]) -> PollResult:
         """One status call, one status-file probe, at most one accounting call."""
         refs = [t for t in tasks if t.job]
+        jobs = {t.id: str(t.job) for t in refs}
         if not refs:
             return PollResult(reachable=True)
-        arrays = sorted({self.hooks.array_of(t.job) for t in refs})
+        arrays = sorted({self.hooks.array_of(job) for job in jobs.values()})
         try:
             answer = self._call(self.hooks.status_argv(arrays))
             error = self.hooks.status_error(answer)
@@ -294,11 +252,11 @@ class HpcSource(Source):
             files = self._probe(refs)
         except SourceError as exc:
             return PollResult(reachable=False, error=str(exc))
-        sched = {t.id: self.hooks.task_state(t.job, files.get(t.id, {}).get("job_id"), table) for t in refs}
+        sched = {t.id: self.hooks.task_state(jobs[t.id], files.get(t.id, {}).get("job_id"), table) for t in refs}
         acct: dict[str, tuple[str, int | None]] | None = None
         asking = [t for t in refs if self._needs_accounting(files.get(t.id, {}), sched[t.id], t)]
         if asking:
-            acct = self._accounting(sorted({self.hooks.array_of(t.job) for t in asking}))
+            acct = self._accounting(sorted({self.hooks.array_of(jobs[t.id]) for t in asking}))
         gone = self._load_gone()
         now = time.time()
         observations: dict[str, dict[str, Any]] = {}
@@ -306,7 +264,7 @@ class HpcSource(Source):
         for t in refs:
             previous = gone.get(t.id)
             since = previous[1] if previous and previous[0] == t.attempt else None
-            obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(t.job),
+            obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(jobs[t.id]),
                                 active=self.hooks.active, final=self.hooks.final, since=since, now=now,
                                 grace=self.cfg.lost_grace, accounting=acct is not None,
                                 accounting_grace=self.cfg.accounting_grace)
@@ -327,7 +285,7 @@ class HpcSource(Source):
 
     def _probe(self, refs: list[TaskRef]) -> dict[str, Any]:
         request = {
-            "tasks_dir": str(self.cluster_root() / "tasks"),
+            "tasks_dir": str(self.layout.root() / "tasks"),
             "job_ids": self.hooks.writes_job_id_file,
             "tasks": [[t.id, t.attempt, t.seen] for t in refs],
         }
@@ -385,8 +343,10 @@ class HpcSource(Source):
             return {"collected": 0}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         listing = self.state_dir / "collect.list"
-        store.atomic_write(listing, "".join(f"tasks/{t.id}/\n" for t in wanted) + "logs/jobs/\n")
-        root = str(self.cluster_root())
+        paths = self.sweep.paths
+        entries = [paths.relative(paths.task(t.id)) for t in wanted] + [paths.relative(paths.job_logs)]
+        store.atomic_write(listing, "".join(f"{e}/\n" for e in entries))
+        root = str(self.layout.root())
         self.target.rsync(
             [self.target.remote_path(root + "/")],
             str(self.local_root) + "/",
@@ -395,33 +355,11 @@ class HpcSource(Source):
             options=["-r", "--ignore-missing-args", "--exclude=/tasks/*/tmp/", "--files-from", str(listing)],
             timeout=max(self.cfg.command_timeout, 600.0),
         )
-        finished = [f"{t.id} {t.attempt}\n" for t in wanted if t.state in FINAL]
-        if finished:
-            with open(self.state_dir / "collected", "a", encoding="utf-8") as fh:
-                fh.write("".join(finished))
+        record_collected(self.state_dir / "collected", [t for t in wanted if t.state in FINAL])
         return {"collected": len(wanted)}
 
     def _collected(self) -> set[tuple[str, int]]:
         return read_collected(self.state_dir / "collected")
-
-
-def render_job_script(hooks: Scheduler, template: str, job: JobSpec, values: dict[str, object], name: str) -> str:
-    """One chunk's job script: the scheduler's directives and the given paths in the template."""
-    try:
-        lines = hooks.directives(job)
-    except ValueError as exc:
-        raise BadInput(f"{name}: {exc}") from None
-    try:
-        walltime = hooks.walltime_seconds(job.walltime)
-    except ValueError as exc:
-        raise BadInput(f"default_walltime: {exc}") from None
-    return render(template, {
-        **values,
-        "directives": Raw("\n".join(lines)),
-        "job_name": job.name,
-        "walltime_seconds": walltime,
-        "timeout_warning": job.timeout_warning,
-    }, name)
 
 
 def _write_if_changed(path: Path, text: str) -> None:
