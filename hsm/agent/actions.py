@@ -47,11 +47,11 @@ def write_batch(runner_dir: str, kind: str, payload: dict[str, Any]) -> None:
 
 
 def agent_argv() -> list[str]:
-    """How to start this agent again as a process: its zip application, or the installed package."""
+    """How to start this agent again as a process: its zip application, or its own entry file."""
     here = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if here.endswith(".pyz") and os.path.isfile(here):
         return [sys.executable, here]
-    return [sys.executable, "-m", "hsm.agent"]
+    return [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "__main__.py")]
 
 
 def start_runner(runner_dir: str) -> None:

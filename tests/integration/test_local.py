@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,8 +17,11 @@ import yaml
 from tests.cli.hsmproc import (
     FINAL,
     RANK,
+    ROOT,
     Project,
     alive,
+    hsm_argv,
+    hsm_env,
     job_command,
     read_index,
     read_status,
@@ -61,6 +65,21 @@ def running_tasks(sweep: Path) -> list[Path]:
 
 
 # --- hsm run -------------------------------------------------------------------------------------
+
+
+def test_the_tasks_see_the_callers_pythonpath_exactly(project: Project) -> None:
+    # A PYTHONPATH relative to where hsm was started: the detached runner starts in its own
+    # directory and finds its code by its own path, and adds nothing to what tasks see.
+    project.write("show_env.py", "import os\nprint(os.environ.get('PYTHONPATH'))\n")
+    project.sweep_config('grid:\n  x: [1, 2]\ncommand: "{python} show_env.py"\n')
+    relative = os.path.relpath(ROOT, project.root)
+    env = {**hsm_env(), "PYTHONPATH": relative}
+    result = subprocess.run(hsm_argv("run", "--sources", "local:2", "--poll-interval", "0.2"), cwd=project.root,
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    sweep = Path(result.stdout.strip())
+    for task in ("task_001", "task_002"):
+        assert (sweep / "tasks" / task / "stdout.log").read_text().strip() == relative
 
 
 def test_run_exits_0_when_every_task_completes(project: Project) -> None:
