@@ -74,10 +74,7 @@ def _deliver(sweep: Sweep, project: ProjectConfig, name: str, settings: Mapping[
     try:
         source = make_source(name, settings, sweep, project)
         # A scheduler source records each chunk's job ids before it submits the next.
-        submit_recording = getattr(source, "submit_recording", None)
-        if submit_recording is not None:
-            return submit_recording(refs, lambda fields: _record_jobs(sweep, fields))
-        return source.submit(refs)
+        return source.submit(refs, lambda fields: _record_jobs(sweep, fields))
     except (BadInput, SyncMismatch):
         raise  # a broken template or config, a differing project copy: retrying cannot help
     except HsmError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from hsm.core.index import PollResult, TaskRef
 from hsm.core.settings import SourceConfig
 from hsm.sweep import Sweep
 
-__all__ = ["PollResult", "Source", "SubmitResult", "TaskRef", "read_collected", "record_collected"]
+__all__ = ["PollResult", "Record", "Source", "SubmitResult", "TaskRef", "read_collected", "record_collected"]
+
+Record = Callable[[dict[str, dict[str, Any]]], None]  # called with accepted tasks' fields
 
 
 @dataclass
@@ -54,8 +57,12 @@ class Source:
         self.sweep = sweep
         self.project = project
 
-    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
-        """Hand the tasks to the source so they run without hsm; idempotent per attempt."""
+    def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
+        """Hand the tasks to the source so they run without hsm; idempotent per attempt.
+
+        A source that accepts tasks in parts (a scheduler's chunks) calls `record` with each
+        part's fields (its job ids) before it submits the next, so a crash cannot forget them.
+        """
         raise NotImplementedError
 
     def poll(self, tasks: list[TaskRef]) -> PollResult:

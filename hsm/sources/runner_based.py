@@ -26,7 +26,7 @@ from hsm.agent import actions as agent_actions
 from hsm.core.health import classify_health
 from hsm.errors import SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef
+from hsm.sources.base import PollResult, Record, Source, SubmitResult, TaskRef
 from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
 
 CALL_TIMEOUT = 120.0
@@ -170,7 +170,7 @@ class RunnerSource(Source):
             "tasks": [[t.id, t.attempt] for t in tasks],
         }
 
-    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+    def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
         self.stage(tasks)
         self.call("start", {"project_dir": self.host_project(), "runner_dir": self.host_runner(),
                             "batch": self.batch(tasks)})

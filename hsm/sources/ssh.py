@@ -31,7 +31,7 @@ from hsm.config import ProjectConfig
 from hsm.core.hostpaths import login_relative, resolve_remote
 from hsm.core.settings import SourceConfig, SshSettings
 from hsm.errors import SourceError
-from hsm.sources.base import SubmitResult, TaskRef, read_collected, record_collected
+from hsm.sources.base import Record, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.runner_based import RunnerSource
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
@@ -187,7 +187,7 @@ class SshSource(RunnerSource):
 
     # --- submit -------------------------------------------------------------------------------
 
-    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
+    def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
         self.home(ask=True)  # every path written for the host is absolute
         files = self.stage(tasks)
         excludes = self.excludes()

@@ -431,7 +431,7 @@ def test_a_crash_after_submitting_does_not_submit_twice(projects, tmp_path: Path
 
     refs = [TaskRef(tid, 1, "submitted") for tid in sorted(read_index(sweep_dir)["tasks"])]
     with pytest.raises(KeyboardInterrupt):
-        source.submit_recording(refs, crash)
+        source.submit(refs, crash)
     assert not any(t.get("job") for t in read_index(sweep_dir)["tasks"].values())
 
     log = tmp_path / "again.jsonl"

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock
 
@@ -41,7 +41,7 @@ from hsm.core.settings import HpcSettings, SourceConfig
 from hsm.core.states import FINAL, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.sources.base import PollResult, Source, SubmitResult, TaskRef, read_collected, record_collected
+from hsm.sources.base import PollResult, Record, Source, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.detect import detect_scheduler
 from hsm.sources.hpc.layout import ClusterLayout
 from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, task_list_text
@@ -52,8 +52,6 @@ from hsm.sweep import Sweep
 from hsm.transport import SshTarget
 
 LOGIN_PYTHON = "python3"  # runs the agent on a login host
-
-Record = Callable[[dict[str, dict[str, Any]]], None]
 
 
 class HpcSource(Source):
@@ -98,12 +96,9 @@ class HpcSource(Source):
 
     # submit
 
-    def submit(self, tasks: list[TaskRef]) -> SubmitResult:
-        """Submit the tasks as job arrays; the caller records the job ids from the result."""
-        return self.submit_recording(tasks, lambda fields: None)
-
-    def submit_recording(self, tasks: list[TaskRef], record: Record) -> SubmitResult:
+    def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
         """Submit chunk by chunk, calling `record` with each chunk's job ids before the next goes."""
+        record = record or (lambda fields: None)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Two submits of one sweep at once would both see these tasks unsubmitted.
         with FileLock(str(self.state_dir / "submit.lock")):
