@@ -10,16 +10,6 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_iso(text: str | None) -> _dt.datetime | None:
-    """Parse a timestamp written by `now_iso` or task.sh; None when absent or malformed."""
-    if not text:
-        return None
-    try:
-        return _dt.datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc)
-    except ValueError:
-        return None
-
-
 def log_stamp() -> str:
     """The time at the head of a log line: `2026-11-22 06:31:33`."""
     return _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")

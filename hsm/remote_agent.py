@@ -28,7 +28,7 @@ from hsm.transport import SshTarget
 NOT_INSTALLED = 97  # exit code of the call when the host lacks this version of the agent
 # Runs the agent if this version is there; the arguments are python, the agent, the action.
 _LAUNCH = 'py=$1 agent=$2 action=$3; [ -f "$agent" ] || exit 97; exec "$py" "$agent" "$action"'
-CALL_TIMEOUT = 120.0
+CALL_TIMEOUT = 120.0  # seconds any one agent call may take
 
 _AGENT_DIR = Path(__file__).resolve().parent / "agent"
 _PACKAGE_INIT = Path(__file__).resolve().parent / "__init__.py"

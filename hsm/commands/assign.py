@@ -41,7 +41,7 @@ def assign(sweep: Sweep, sources: list[SourceConfig], strategy: str, seed: int |
     """
     result = AssignResult()
     with sweep.update() as u:
-        u.changed |= register_sources(u.index, [s.as_dict() for s in sources], [s.name for s in sources])
+        u.changed |= register_sources(u.index, {s.name: s.as_dict() for s in sources})
         placed = assign_tasks(u.index, {s.name: s.max_parallel for s in sources}, strategy, seed)
         if not placed:
             return result

@@ -29,14 +29,14 @@ from hsm.core.states import (
 # --- assign ------------------------------------------------------------------------------------
 
 
-def register_sources(index: Index, sources: Iterable[Mapping[str, Any]], names: Iterable[str]) -> bool:
+def register_sources(index: Index, sources: Mapping[str, Mapping[str, Any]]) -> bool:
     """Add or update the given sources' entries (name -> index entry); True when any changed.
 
     A source keeps what the index already knows of it (health, disabled) under its new settings.
     """
     known = index.setdefault("sources", {})
     changed = False
-    for name, entry in zip(names, sources):
+    for name, entry in sources.items():
         merged = {**known.get(name, {}), **entry}
         if known.get(name) != merged:
             known[name] = merged  # type: ignore[assignment]

@@ -26,10 +26,9 @@ from hsm.agent import actions as agent_actions
 from hsm.core.health import classify_health
 from hsm.errors import SourceError
 from hsm.jobscript import Raw, render, template_text
+from hsm.remote_agent import CALL_TIMEOUT
 from hsm.sources.base import PollResult, Record, Source, SubmitResult, TaskRef
 from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
-
-CALL_TIMEOUT = 120.0
 
 
 class AgentTransport(Protocol):

@@ -31,6 +31,7 @@ from hsm.config import ProjectConfig
 from hsm.core.hostpaths import login_relative, resolve_remote
 from hsm.core.settings import SourceConfig, SshSettings
 from hsm.errors import SourceError
+from hsm.remote_agent import CALL_TIMEOUT
 from hsm.sources.base import Record, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.runner_based import RunnerSource
 from hsm.sweep import Sweep
@@ -38,7 +39,6 @@ from hsm.transport import SshTarget
 
 __all__ = ["SshSource", "call_host", "host_home", "remember_host_home", "resolve_remote"]
 
-CALL_TIMEOUT = 120.0
 TASK_LOGS = ("status.yaml", "stdout.log", "stderr.log", "task_info.txt")
 COLLECTED = "collected"  # in the local runner dir: "TASK ATTEMPT" per task brought home
 

@@ -153,8 +153,8 @@ def test_a_high_failure_rate_disables_a_source_once_enough_tasks_finished() -> N
 def test_assign_spreads_pending_tasks_and_moves_those_of_sources_not_named() -> None:
     ix = index({"state": "pending"}, {"state": "pending"}, {"state": "assigned", "source": "gone"},
                {"state": "running", "source": "a"})
-    assert tr.register_sources(ix, [{"type": "local", "max_parallel": 2}], ["a"]) is False
-    assert tr.register_sources(ix, [{"type": "ssh", "max_parallel": 1}], ["b"]) is True
+    assert tr.register_sources(ix, {"a": {"type": "local", "max_parallel": 2}}) is False
+    assert tr.register_sources(ix, {"b": {"type": "ssh", "max_parallel": 1}}) is True
     placed = tr.assign_tasks(ix, {"a": 2, "b": 1}, "least_loaded")
     assert placed == {"task_001": ("b", None), "task_002": ("a", None), "task_003": ("a", "gone")}
     assert tr.assign_tasks(ix, {"a": 2, "b": 1}, "least_loaded") == {}
