@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,33 +62,50 @@ def run(
     env: Mapping[str, str] | None = None,
     check: bool = False,
 ) -> Result:
-    """Run a program to completion; with `check`, raise SourceError when it fails."""
+    """Run a program to completion; with `check`, raise SourceError when it fails.
+
+    Its input and output go through temporary files, not pipes: a process the program
+    leaves behind holding them (ssh's ControlMaster, a daemon) cannot keep this call
+    waiting, and the timeout holds whatever the program does.
+    """
     # plumbum is imported here, not at the top: it costs ~0.1 s, and most hsm commands
     # (status, a local poll) never start a program.
     from plumbum import local
-    from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
+    from plumbum.commands.processes import CommandNotFound
 
     argv = [str(a) for a in argv]
     started = time.monotonic()
-    try:
-        command: Any = local[argv[0]][argv[1:]]
+    with tempfile.TemporaryFile() as fin, tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
         if input is not None:
-            command = command << input
-        with local.cwd(str(cwd) if cwd else local.cwd), local.env(**(dict(env) if env else {})):
-            rc, out, err = command.run(retcode=None, timeout=timeout)
-    except ProcessTimedOut:
-        _record(argv, time.monotonic() - started, None)
-        raise SourceError(f"{shlex.join(argv)}: no answer within {timeout:g} s") from None
-    except (OSError, CommandNotFound) as exc:
-        _record(argv, time.monotonic() - started, None)
-        what = "program not found" if isinstance(exc, CommandNotFound) else str(exc)
-        raise SourceError(f"{shlex.join(argv)}: {what}") from None
+            fin.write(input.encode("utf-8"))
+            fin.seek(0)
+        try:
+            command: Any = local[argv[0]][argv[1:]]
+            with local.cwd(str(cwd) if cwd else local.cwd), local.env(**(dict(env) if env else {})):
+                child = command.popen(stdin=fin if input is not None else subprocess.DEVNULL, stdout=fout, stderr=ferr)
+        except (OSError, CommandNotFound) as exc:
+            _record(argv, time.monotonic() - started, None)
+            what = "program not found" if isinstance(exc, CommandNotFound) else str(exc)
+            raise SourceError(f"{shlex.join(argv)}: {what}") from None
+        try:
+            rc = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            _record(argv, time.monotonic() - started, None)
+            raise SourceError(f"{shlex.join(argv)}: no answer within {timeout:g} s") from None
+        out, err = (_text(f) for f in (fout, ferr))
     _record(argv, time.monotonic() - started, rc)
     result = Result(tuple(argv), rc, out, err)
     log.debug("%s -> %s", shlex.join(argv), rc)
     if check and not result.ok:
         raise SourceError(result.describe())
     return result
+
+
+def _text(fh: Any) -> str:
+    fh.seek(0)
+    return fh.read().decode("utf-8", "replace")
 
 
 def spawn_detached(argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None) -> int:

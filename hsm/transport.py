@@ -26,6 +26,8 @@ __all__ = ["SshTarget", "control_dir", "login_relative"]
 
 CONNECT_TIMEOUT = 10
 CONTROL_PERSIST = 60
+ALIVE_INTERVAL = 3
+ALIVE_COUNT = 3
 
 
 def control_dir() -> Path:
@@ -67,19 +69,24 @@ class SshTarget:
         opts: list[str] = []
         if self.config_file:
             opts += ["-F", self.config_file]
+        # The user's own options first: for each option ssh keeps the first value it is given.
+        for option in self.options:
+            opts += ["-o", option]
         opts += [
             "-o", "BatchMode=yes",
             "-o", f"ConnectTimeout={self.connect_timeout}",
             "-o", "ControlMaster=auto",
             "-o", f"ControlPath={control_dir()}/%C",
             "-o", f"ControlPersist={CONTROL_PERSIST}",
+            # A host that goes silent mid-connection is given up after about ALIVE_INTERVAL x
+            # (ALIVE_COUNT + 1) seconds, unless the user's own options say otherwise.
+            "-o", f"ServerAliveInterval={ALIVE_INTERVAL}",
+            "-o", f"ServerAliveCountMax={ALIVE_COUNT}",
         ]
         if self.port:
             opts += ["-p", str(self.port)]
         if self.key:
             opts += ["-i", self.key]
-        for option in self.options:
-            opts += ["-o", option]
         return opts
 
     def ssh_argv(self, remote_argv: Sequence[str]) -> list[str]:
