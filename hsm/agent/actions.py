@@ -8,6 +8,7 @@ mapping decoded from JSON) and returns (answer, exit code):
     start     check the project copy (when asked), queue a batch, start the runner
     poll      the runner's probe; a runner that is gone while tasks wait is started again
     cancel    queue a cancel batch and stop the running task wrappers
+    revoke    take back attempts the runner has not started; say which had started
     health    free disk at the project dir, load, CPUs, memory
     statuses  the status files of job-array tasks (a login host's share of an HPC poll)
 """
@@ -19,11 +20,12 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
 from .probe import probe, probe_statuses
 from .project import matches, project_state
-from .runner import stop_attempts
+from .runner import revoke_attempts, stop_attempts
 
 MISMATCH = 3  # exit code of `start` when the project copy differs
 HOME_CHANGED = 4  # exit code of `start` when the paths were built for another home dir
@@ -39,7 +41,8 @@ def write_batch(runner_dir: str, kind: str, payload: dict[str, Any]) -> None:
     os.makedirs(queue, exist_ok=True)
     name = f"{time.time_ns():020d}-{os.getpid()}-{kind}.json"
     tmp = os.path.join(queue, f".{name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    # Readable by its owner only: a batch may carry the submitter's environment.
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         json.dump(payload, fh)
         fh.flush()
         os.fsync(fh.fileno())
@@ -118,6 +121,16 @@ def action_cancel(req: dict[str, Any]) -> Answer:
     return {"signalled": signalled, "killed": killed}, 0
 
 
+def action_revoke(req: dict[str, Any]) -> Answer:
+    """Take back the attempts not started yet: they never start; the others are left to run."""
+    runner_dir = req["runner_dir"]
+    keys = [(str(t), int(a)) for t, a in req["tasks"]]
+    if not os.path.isdir(runner_dir):
+        return {"revoked": [list(k) for k in keys], "started": []}, 0  # nothing was ever queued here
+    revoked, started = revoke_attempts(Path(runner_dir), keys)
+    return {"revoked": [list(k) for k in revoked], "started": [list(k) for k in started]}, 0
+
+
 def action_health(req: dict[str, Any]) -> Answer:
     """Free disk at the project dir (or its nearest existing parent), load, CPUs, memory."""
     path = req.get("project_dir") or os.path.expanduser("~")
@@ -161,6 +174,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], Answer]] = {
     "start": action_start,
     "poll": action_poll,
     "cancel": action_cancel,
+    "revoke": action_revoke,
     "health": action_health,
     "statuses": action_statuses,
 }

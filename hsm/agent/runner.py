@@ -6,6 +6,7 @@ A runner directory holds:
     task.sh        the rendered task wrapper (templates/task.sh)
     queue/         batch files written by `hsm submit` and `hsm cancel`, read in name order
     started        append-only: one line per task attempt before and after it is started
+                   (`S`, `P`), or taken back before it started (`R`, see `revoke_attempts`)
     runner.pid     "PID START" of the live runner (removed when it exits)
     runner.log     what the runner did
     lock           flock held by the live runner: at most one runner per directory
@@ -28,7 +29,7 @@ import subprocess
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Optional, Tuple
 
 from .status import alive, free_kb, proc_start, read_status
 
@@ -41,20 +42,57 @@ def _log(fh: Any, message: str) -> None:
     fh.flush()
 
 
-def read_started(path: Path) -> dict[tuple[str, int], tuple[int, int] | None]:
-    """Task attempts the runner has started: (task, attempt) -> (pid, pid start) or None."""
-    started: dict[tuple[str, int], tuple[int, int] | None] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return started
+Started = Dict[Tuple[str, int], Optional[Tuple[int, int]]]
+
+
+def parse_started(lines: list[str], started: Started, revoked: set[tuple[str, int]]) -> None:
+    """Fold lines of a `started` file: S and P lines into `started`, R lines into `revoked`."""
     for line in lines:
         parts = line.split()
         if len(parts) >= 3 and parts[0] == "S":
             started.setdefault((parts[1], int(parts[2])), None)
         elif len(parts) >= 5 and parts[0] == "P":
             started[(parts[1], int(parts[2]))] = (int(parts[3]), int(parts[4]))
+        elif len(parts) >= 3 and parts[0] == "R":
+            revoked.add((parts[1], int(parts[2])))
+
+
+def read_started(path: Path) -> Started:
+    """Task attempts the runner has started: (task, attempt) -> (pid, pid start) or None."""
+    started: Started = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return started
+    parse_started(lines, started, set())
     return started
+
+
+def revoke_attempts(runner_dir: Path, keys: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Take back attempts the runner has not started: (revoked, started).
+
+    Under the lock on `started` that the runner holds while it decides to start a task,
+    an `R` line is written for each attempt not started yet, so it never starts: revoking
+    and starting are atomic with respect to each other, whether or not a runner is alive.
+    """
+    path = runner_dir / "started"
+    revoked: list[tuple[str, int]] = []
+    began: list[tuple[str, int]] = []
+    with open(path, "a+", encoding="utf-8") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            started: Started = {}
+            parse_started(fh.read().splitlines(), started, set())
+            for key in keys:
+                (began if key in started else revoked).append(key)
+            if revoked:
+                fh.write("".join(f"R {task} {attempt}\n" for task, attempt in revoked))
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    return revoked, began
 
 
 def runner_alive(runner_dir: Path) -> bool:
@@ -73,10 +111,10 @@ class Runner:
         self.dir = runner_dir
         self.queue_dir = runner_dir / "queue"
         self.seen: set[str] = set()
-        self.pending: deque[tuple[str, int, str]] = deque()
+        self.pending: deque[tuple[str, int, str, Dict[str, str] | None]] = deque()
         self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
-        self.tasks_dir = ""  # where the tasks of the latest batch live (watched for free disk)
         self.revoked: set[tuple[str, int]] = set()
+        self.tasks_dir = ""  # where the tasks of the latest batch live (watched for free disk)
         self.max_parallel = 1
         # Free-disk floor and check interval of the sweep: the runner watches the disk for
         # all its tasks at once, instead of a monitor process in every task.
@@ -85,8 +123,18 @@ class Runner:
         self.lock_fd: int | None = None
         # Open for the runner's whole life, which is this object's.
         self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")  # noqa: SIM115
-        self.started_fh = open(runner_dir / "started", "a", encoding="utf-8")  # noqa: SIM115
-        self.started = read_started(runner_dir / "started")
+        self.started_fh = open(runner_dir / "started", "a+", encoding="utf-8")  # noqa: SIM115
+        self.started: Started = {}
+        self.started_read = 0  # how far `started` has been read
+        self.catch_up()
+
+    def catch_up(self) -> None:
+        """Read what was appended to `started` since the last read (other runners' starts, revokes)."""
+        self.started_fh.seek(self.started_read)
+        text = self.started_fh.read()
+        complete = text[: text.rfind("\n") + 1]
+        self.started_read += len(complete.encode("utf-8"))
+        parse_started(complete.splitlines(), self.started, self.revoked)
 
     def acquire(self) -> bool:
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -103,7 +151,7 @@ class Runner:
         tmp.write_text(f"{os.getpid()} {start}\n")
         os.replace(tmp, self.dir / "runner.pid")
         # Another runner may have started tasks since this one read the file.
-        self.started = read_started(self.dir / "started")
+        self.catch_up()
         return True
 
     def release(self) -> None:
@@ -135,10 +183,11 @@ class Runner:
             tasks_dir = batch.get("tasks_dir", "")
             if tasks_dir:
                 self.tasks_dir = tasks_dir
+            env = batch.get("env") if isinstance(batch.get("env"), dict) else None
             for task, attempt in batch.get("tasks", []):
                 key = (task, int(attempt))
                 if key not in self.started and key not in self.revoked:
-                    self.pending.append((task, int(attempt), os.path.join(tasks_dir, task)))
+                    self.pending.append((task, int(attempt), os.path.join(tasks_dir, task), env))
             cancel = [(t, int(a)) for t, a in batch.get("cancel", [])]
             if cancel:
                 self.cancel(set(cancel))
@@ -157,25 +206,41 @@ class Runner:
                 except ProcessLookupError:
                     pass
 
-    def start_next(self) -> None:
-        while self.pending and len(self.running) < self.max_parallel:
-            task, attempt, task_dir = self.pending.popleft()
-            key = (task, attempt)
-            if key in self.started or key in self.revoked:
-                continue
-            # Written before the start, so a restarted runner never starts it again.
-            self.started_fh.write(f"S {task} {attempt}\n")
+    def claim_next(self) -> list[tuple[str, int, str, Dict[str, str] | None]]:
+        """The attempts to start now, each written in `started` first (under its lock, so a
+        revoke either comes before and the attempt never starts, or after and sees it started)."""
+        chosen: list[tuple[str, int, str, Dict[str, str] | None]] = []
+        fcntl.flock(self.started_fh.fileno(), fcntl.LOCK_EX)
+        try:
+            self.catch_up()
+            while self.pending and len(self.running) + len(chosen) < self.max_parallel:
+                task, attempt, task_dir, env = self.pending.popleft()
+                key = (task, attempt)
+                if key in self.started or key in self.revoked:
+                    continue
+                # Written before the start, so a restarted runner never starts it again.
+                self.started_fh.write(f"S {task} {attempt}\n")
+                self.started[key] = None
+                chosen.append((task, attempt, task_dir, env))
             self.started_fh.flush()
-            self.started[key] = None
+        finally:
+            fcntl.flock(self.started_fh.fileno(), fcntl.LOCK_UN)
+        return chosen
+
+    def start_next(self) -> None:
+        if not self.pending or len(self.running) >= self.max_parallel:
+            return
+        for task, attempt, task_dir, env in self.claim_next():
             try:
                 for sub in ("results", "tmp"):
                     os.makedirs(os.path.join(task_dir, sub), exist_ok=True)
-                env = None
+                # The environment of the command that submitted the attempt, when it sent one.
+                env = dict(env if env is not None else os.environ)
                 if self.disk:
                     # The wrapper checks this figure against its minimum instead of running df,
                     # and leaves the watching of the floor to this runner.
-                    env = {**os.environ, "HSM_DISK_FREE_KB": str(free_kb(task_dir)),
-                           "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"}
+                    env.update({"HSM_DISK_FREE_KB": str(free_kb(task_dir)),
+                                "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"})
                 proc = subprocess.Popen(
                     ["bash", str(self.dir / "task.sh"), task_dir, str(attempt)],
                     stdin=subprocess.DEVNULL,
@@ -190,7 +255,7 @@ class Runner:
             start = proc_start(proc.pid) or 0
             self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}\n")
             self.started_fh.flush()
-            self.started[key] = (proc.pid, start)
+            self.started[(task, attempt)] = (proc.pid, start)
             self.running[proc.pid] = (proc, task, attempt)
 
     def watch_disk(self, tasks_dir: str) -> None:

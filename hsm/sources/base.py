@@ -13,7 +13,7 @@ from hsm.core.index import PollResult, TaskRef
 from hsm.core.settings import SourceConfig
 from hsm.sweep import Sweep
 
-__all__ = ["PollResult", "Record", "Source", "SubmitResult", "TaskRef", "read_collected", "record_collected"]
+__all__ = ["PollResult", "Record", "Revoked", "Source", "SubmitResult", "TaskRef", "read_collected", "record_collected"]
 
 Record = Callable[[dict[str, dict[str, Any]]], None]  # called with accepted tasks' fields
 
@@ -24,6 +24,14 @@ class SubmitResult:
 
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Revoked:
+    """What a revoke did: attempts taken back (they never start there) and those that had started."""
+
+    revoked: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
 
 
 def record_collected(path: Path, tasks: list[TaskRef]) -> None:
@@ -72,6 +80,16 @@ class Source:
     def cancel(self, tasks: list[TaskRef]) -> None:
         """Stop the given task attempts and make sure they never start."""
         raise NotImplementedError
+
+    def stop(self, tasks: list[TaskRef]) -> None:
+        """Stop exactly these attempts (and nothing else of the sweep) wherever they are."""
+        self.cancel(tasks)
+
+    def revoke(self, tasks: list[TaskRef]) -> Revoked:
+        """Take back the attempts that have not started, atomically with the source starting
+        them; the ones that had started are left to run. A source that cannot take work back
+        leaves everything where it is."""
+        return Revoked(started=[t.id for t in tasks])
 
     def health(self) -> dict[str, Any]:
         """Probe the source: {"status": healthy|degraded|unhealthy, "details": str, "ok": bool}."""

@@ -6,8 +6,12 @@ SSH hosts (`hsm.sources.runner_based`).
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from hsm.config import ProjectConfig
 from hsm.core.settings import SourceConfig
+from hsm.sources.base import TaskRef
 from hsm.sources.runner_based import InProcessAgent, RunnerSource
 from hsm.sweep import Sweep
 
@@ -20,3 +24,8 @@ class LocalSource(RunnerSource):
     def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
         super().__init__(config, sweep, project)
         self.transport = InProcessAgent()
+
+    def batch(self, tasks: list[TaskRef]) -> dict[str, Any]:
+        """The batch carries this command's environment: a runner still alive from an earlier
+        command starts these attempts as the command submitting them would."""
+        return {**super().batch(tasks), "env": dict(os.environ)}

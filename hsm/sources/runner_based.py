@@ -11,6 +11,7 @@ number of tasks:
     poll     one `poll` call: the runner's probe of every task; a runner that is gone
              while tasks wait is started again
     cancel   one `cancel` call: a cancel batch, and a signal to every running wrapper
+    revoke   one `revoke` call: attempts not started yet are marked so the runner never starts them
     health   one `health` call: free disk, load, memory
 """
 
@@ -27,7 +28,7 @@ from hsm.core.health import classify_health
 from hsm.errors import SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.remote_agent import CALL_TIMEOUT
-from hsm.sources.base import PollResult, Record, Source, SubmitResult, TaskRef
+from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef
 from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
 
 
@@ -200,10 +201,16 @@ class RunnerSource(Source):
             timeout=CALL_TIMEOUT + agent_actions.CANCEL_GRACE,
         )
 
+    def revoke(self, tasks: list[TaskRef]) -> Revoked:
+        if not tasks:
+            return Revoked()
+        _, answer = self.call("revoke", {"runner_dir": self.host_runner(), "tasks": [[t.id, t.attempt] for t in tasks]})
+        return Revoked(revoked=[t for t, _ in answer["revoked"]], started=[t for t, _ in answer["started"]])
+
     def health(self) -> dict[str, Any]:
         try:
             _, info = self.call("health", {"project_dir": self.host_project()}, timeout=30)
         except SourceError as exc:
-            return {"status": "unhealthy", "details": str(exc), "ok": False}
+            return {"status": "unhealthy", "details": str(exc), "ok": False, "reached": False}
         compute = self.sweep.metadata.get("compute") or self.project.compute
         return classify_health(info, compute)

@@ -121,6 +121,15 @@ class Scheduler:
         """None when the cancel did its work (a job that already ended is no error)."""
         raise NotImplementedError
 
+    def hold_argv(self, jobs: list[str]) -> list[str] | None:
+        """One call holding these array elements if they have not started (the scheduler decides,
+        atomically; a running one is left as it is); None where the scheduler cannot hold one element."""
+        return None
+
+    def held(self, text: str) -> set[str]:
+        """The jobs a status call's output shows waiting on a hold."""
+        return set()
+
     def health_argv(self) -> list[str]:
         """One call that says whether the scheduler answers and its queues are usable."""
         raise NotImplementedError

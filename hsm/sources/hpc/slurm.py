@@ -4,6 +4,7 @@
     poll     squeue -h -r -t all -j IDS -o FMT     one call for every array of the sweep
              sacct -n -X -P -j IDS -o ...         at most one, for jobs squeue no longer shows
     cancel   scancel IDS
+    revoke   scontrol hold ELEMENTS               then one squeue, then scancel of the held ones
     health   sinfo -h -o FMT
     lookup   squeue -h -t all --me -o FMT          before a submit: a job of the same name?
 
@@ -229,6 +230,24 @@ def cancel_error(result: Result) -> str | None:
     return result.describe()
 
 
+def hold_argv(jobs: list[str]) -> list[str]:
+    """scontrol hold of array elements: a pending one is held, a running one is not touched.
+
+    (`scancel --state=PENDING 71_5` would cancel every pending element of array 71.)
+    """
+    return ["scontrol", "hold", *jobs]
+
+
+def held(text: str) -> set[str]:
+    """Jobs of a `%i|%T|%r` squeue that are pending on a hold (JobHeldUser, JobHeldAdmin)."""
+    out = set()
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) >= 3 and parts[1] == "PENDING" and parts[2].startswith("JobHeld"):
+            out.update(_expand(parts[0]))
+    return out
+
+
 def health_argv() -> list[str]:
     """One sinfo: partitions, availability, nodes, node states."""
     return ["sinfo", "-h", "-o", "%P|%a|%D|%t"]
@@ -284,5 +303,7 @@ class Slurm(Scheduler):
     parse_lookup = staticmethod(parse_lookup)
     cancel_argv = staticmethod(cancel_argv)
     cancel_error = staticmethod(cancel_error)
+    hold_argv = staticmethod(hold_argv)
+    held = staticmethod(held)
     health_argv = staticmethod(health_argv)
     health_of = staticmethod(health_of)

@@ -15,6 +15,7 @@ same for both, on this machine or through a login host over SSH:
              tasks' status files (here, or one ssh call on the login host), and at most one
              accounting call (sacct) for jobs the queue no longer shows.
     cancel   one call cancelling every array.
+    revoke   one call holding the given elements if still pending, one status call, one cancel.
     health   one call (sinfo / qstat -q).
     collect  with a login host, one rsync bringing finished task dirs home.
 
@@ -41,7 +42,7 @@ from hsm.core.settings import HpcSettings, SourceConfig
 from hsm.core.states import FINAL, SUBMITTED
 from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
-from hsm.sources.base import PollResult, Record, Source, SubmitResult, TaskRef, read_collected, record_collected
+from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.detect import detect_scheduler
 from hsm.sources.hpc.layout import ClusterLayout
 from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, task_list_text
@@ -320,12 +321,45 @@ class HpcSource(Source):
         if error:
             raise SourceError(error)
 
+    def stop(self, tasks: list[TaskRef]) -> None:
+        """One cancel call naming the attempts' own array elements (never a whole array)."""
+        jobs = sorted({str(t.job) for t in tasks if t.job})
+        if not jobs:
+            return
+        error = self.hooks.cancel_error(self._call(self.hooks.cancel_argv(jobs)))
+        if error:
+            raise SourceError(error)
+
+    def revoke(self, tasks: list[TaskRef]) -> Revoked:
+        """Hold the elements that have not started (the scheduler decides, atomically), see which
+        it held (one status call), cancel those: they were taken back; the others had started."""
+        sent = [t for t in tasks if t.job]
+        result = Revoked(revoked=[t.id for t in tasks if not t.job])  # never sent: nothing runs
+        argv = self.hooks.hold_argv([str(t.job) for t in sent]) if sent else None
+        if argv is None:
+            result.started += [t.id for t in sent]
+            return result
+        self._call(argv)  # a refusal for an element that runs already is expected: the status says
+        answer = self._call(self.hooks.status_argv(sorted({self.hooks.array_of(str(t.job)) for t in sent})))
+        error = self.hooks.status_error(answer)
+        if error:
+            raise SourceError(error)
+        held = self.hooks.held(answer.stdout)
+        taken = [t for t in sent if str(t.job) in held]
+        if taken:
+            error = self.hooks.cancel_error(self._call(self.hooks.cancel_argv([str(t.job) for t in taken])))
+            if error:
+                raise SourceError(error)  # still held, so still not started: the next revoke cancels them
+        result.revoked += [t.id for t in taken]
+        result.started += [t.id for t in sent if t not in taken]
+        return result
+
     def health(self) -> dict[str, Any]:
         """One call: is the scheduler answering, and are its nodes or queues usable."""
         try:
             answer = self._call(self.hooks.health_argv(), timeout=min(self.cfg.command_timeout, 30.0))
         except SourceError as exc:
-            return {"status": "unhealthy", "details": str(exc), "ok": False}
+            return {"status": "unhealthy", "details": str(exc), "ok": False, "reached": False}
         return self.hooks.health_of(answer, self.cfg.queue)
 
     def collect(self, tasks: list[TaskRef], final: bool = False) -> dict[str, Any]:
