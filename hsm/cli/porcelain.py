@@ -23,6 +23,7 @@ from hsm.commands import assign as assign_cmd
 from hsm.commands import cancel as cancel_cmd
 from hsm.commands import complete as complete_cmd
 from hsm.commands import expand as expand_cmd
+from hsm.commands import failover
 from hsm.commands import run as run_cmd
 from hsm.commands import sync as sync_cmd
 from hsm.commands.status import summarize
@@ -40,15 +41,35 @@ def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | 
     return assign_cmd.cap_sources(own or resolve_sources(project, "local"), parallel_limit)
 
 
-def _check_sync(project, sources: list[SourceConfig]) -> None:
-    """Push and verify the SSH hosts' project copies before anything starts (unless --no-verify-sync)."""
+def _check_sync(project, sources: list[SourceConfig], allow_degraded: bool = False) -> dict[str, str]:
+    """Push and verify the SSH hosts' project copies before anything starts (unless --no-verify-sync).
+
+    A host that does not answer stops the run, unless `allow_degraded`: then it is returned
+    (name -> why) and the run starts on the others.
+    """
+    down: dict[str, str] = {}
     if not project.verify_sync:
-        return
-    for report in sync_cmd.preflight(project, sources, warn=note):
+        return down
+    for report in sync_cmd.preflight(project, sources, down=down.__setitem__):
         note(f"✓ Project copy on {report.name} matches ({report.diff.mode}): {report.host}:{report.remote_dir}")
+    for name, why in down.items():
+        if not allow_degraded:
+            raise HsmError(f"source '{name}' is not usable: {why}; leave it out of --sources, "
+                           "or add --allow-degraded to start on the others")
+        note(f"⚠ {name} is not usable: the run starts without it and takes it in if it recovers ({why})")
+    return down
 
 
-def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:
+def _start_degraded(sweep: Sweep, project, down: dict[str, str]) -> None:
+    """Sources down at the start are disabled for the sweep by the health policy: they may recover."""
+    for name, why in down.items():
+        if name in sweep.read_index().get("sources", {}):
+            failover.disable(sweep, project, name, f"Disabling source '{name}': it did not answer at start: {why}",
+                             by="health")
+
+
+def _drive_and_report(sweep: Sweep, project, poll_interval: float, sources: list[SourceConfig] | None = None,
+                      strategy: str | None = None) -> None:
     """Drive the sweep to the end with progress on stderr; exit 1 when any task failed."""
     last: list[tuple[int, ...]] = [()]
 
@@ -68,6 +89,9 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:
             on_submit=lambda r: report_submit(sweep, r),
             on_poll=report_poll,
             on_progress=progress,
+            on_event=_show_event,
+            sources=[s.name for s in sources] if sources else None,
+            strategy=strategy,
         )
     except KeyboardInterrupt:
         note("")
@@ -90,6 +114,17 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _show_event(line: str) -> None:
+    """Failover lines of health_status.log, as they are written (not the passed checks)."""
+    if "Health check passed" not in line:
+        note(line)
+
+
+allow_degraded_option = click.option(
+    "--allow-degraded", is_flag=True,
+    help="Start even when a source does not answer: run on the others, take it in if it recovers.")
+
+
 @click.command()
 @click.option("--config", "config", type=click.Path(path_type=Path), help="Sweep config (default: sweeps/sweep_config.yaml).")
 @sources_option(required=False)
@@ -101,12 +136,13 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float) -> None:
 @click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go.")
 @click.option("--sweep-id", help="Name of the new sweep dir.")
 @click.option("--resume", "resume", metavar="SWEEP", help="Drive an existing sweep to completion instead of expanding a new one.")
+@allow_degraded_option
 @no_verify_sync_option
 @dependency_option
 @hsm_config_option
 def run(config: Path | None, sources_spec: str | None, strategy: str | None, seed: int | None, parallel_limit: int | None,
         max_tasks: int | None, count_only: bool, dry_run: bool, poll_interval: float, outputs: Path | None,
-        sweep_id: str | None, resume: str | None, no_verify_sync: bool, dependency: str | None,
+        sweep_id: str | None, resume: str | None, allow_degraded: bool, no_verify_sync: bool, dependency: str | None,
         hsm_config: Path | None) -> None:
     """Run a sweep to completion: expand, assign, submit, then poll until every task is final.
 
@@ -130,7 +166,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         sweep, project = open_sweep(resume, hsm_config)
         project = with_sync_check(project, no_verify_sync)
         sources = _sources_for(sweep, project, sources_spec, parallel_limit)
-        _check_sync(project, sources)
+        down = _check_sync(project, sources, allow_degraded)
         using_config()
     else:
         project = with_sync_check(project, no_verify_sync)
@@ -146,7 +182,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         if dry_run:
             click.echo(plan_text(plan, sources))
             return
-        _check_sync(project, sources)
+        down = _check_sync(project, sources, allow_degraded)
         using_config()
         path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)
         sweep = Sweep.open(path)
@@ -157,8 +193,8 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
                                  project.source_defaults) if s.type == "hpc" else s for s in sources]
     if sources:
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
-
-    _drive_and_report(sweep, project, poll_interval)
+    _start_degraded(sweep, project, down)
+    _drive_and_report(sweep, project, poll_interval, sources, strategy)
 
 
 def _json_summary(summary: dict) -> str:
@@ -261,11 +297,12 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls.")
+@allow_degraded_option
 @no_verify_sync_option
 @hsm_config_option
 def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, seed: int | None,
              parallel_limit: int | None, retry_failed: bool, tasks: str | None, dry_run: bool,
-             poll_interval: float, no_verify_sync: bool, hsm_config: Path | None) -> None:
+             poll_interval: float, allow_degraded: bool, no_verify_sync: bool, hsm_config: Path | None) -> None:
     """Finish a sweep: run its missing tasks (and failed ones with --retry-failed), on any sources.
 
     Missing tasks are those not completed and not running: pending, assigned or cancelled.
@@ -284,11 +321,12 @@ def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, 
         return
     project = with_sync_check(project, no_verify_sync)
     sources = _sources_for(s, project, sources_spec, parallel_limit)
-    _check_sync(project, sources)
+    down = _check_sync(project, sources, allow_degraded)
     reopened = complete_cmd.reopen(s, retry_failed, tasks)
     note(f"Completing {s.id}: {len(reopened)} tasks to run on {', '.join(x.name for x in sources)}")
     assign_cmd.assign(s, sources, strategy or project.strategy, seed)
-    _drive_and_report(s, project, poll_interval)
+    _start_degraded(s, project, down)
+    _drive_and_report(s, project, poll_interval, sources, strategy)
 
 
 @click.command("sync")

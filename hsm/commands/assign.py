@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from hsm.clock import log_stamp
+from hsm.clock import log_stamp, now_iso
 from hsm.core.settings import SourceConfig
-from hsm.core.transitions import assign_tasks, register_sources
+from hsm.core.transitions import assign_tasks, enable_source, register_sources
 from hsm.sweep import Sweep
 
 
@@ -15,6 +15,7 @@ class AssignResult:
     """How many tasks went where."""
 
     assigned: dict[str, list[str]] = field(default_factory=dict)
+    enabled: list[str] = field(default_factory=list)  # sources the sweep had disabled, named again
 
     @property
     def total(self) -> int:
@@ -42,11 +43,17 @@ def assign(sweep: Sweep, sources: list[SourceConfig], strategy: str, seed: int |
     result = AssignResult()
     with sweep.update() as u:
         u.changed |= register_sources(u.index, {s.name: s.as_dict() for s in sources})
-        placed = assign_tasks(u.index, {s.name: s.max_parallel for s in sources}, strategy, seed)
+        stamp = log_stamp()
+        for s in sources:
+            # Named now, so wanted now: a source this sweep had disabled is enabled again.
+            if enable_source(u.index, s.name):
+                result.enabled.append(s.name)
+                sweep.append_log("health_status.log", [f"[{stamp}] INFO - Source '{s.name}' enabled: named in --sources"])
+                u.changed = True
+        placed = assign_tasks(u.index, {s.name: s.max_parallel for s in sources}, strategy, seed, now_iso())
         if not placed:
             return result
         u.changed = True
-        stamp = log_stamp()
         lines = []
         for tid, (name, previous) in placed.items():
             result.assigned.setdefault(name, []).append(tid)

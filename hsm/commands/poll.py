@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
-from hsm.clock import log_stamp, now_iso
+from hsm.clock import later_iso, log_stamp, now_iso
+from hsm.commands.health import failed_call, health_lines
 from hsm.config import ProjectConfig
+from hsm.core.failover import RetryPolicy, cannot_start, requeue_elsewhere, schedule_retries
 from hsm.core.index import Index, PollResult, SourceEntry, TaskRef
-from hsm.core.states import FINAL
-from hsm.core.transitions import PollFold, delivered_unfinished, fold_observations, poll_has_news
+from hsm.core.states import FAILED, FINAL
+from hsm.core.transitions import (
+    HealthFold,
+    PollFold,
+    delivered_unfinished,
+    disable_source,
+    fold_health,
+    fold_observations,
+    judge,
+    poll_has_news,
+)
 from hsm.errors import HsmError
 from hsm.sources import make_source
 from hsm.sweep import Sweep
@@ -44,10 +55,36 @@ def record(sweep: Sweep, results: dict[str, PollResult], index: Index | None = N
     if index is not None and not poll_has_news(index, results):
         return PollFold()
     with sweep.update() as u:
-        fold = fold_observations(u.index, results, now_iso())
-        u.changed |= fold.changed
+        now = now_iso()
+        fold = fold_observations(u.index, results, now)
         _log(sweep, fold)
+        _apply_policy(sweep, u.index, fold, now)
+        u.changed |= fold.changed
     return fold
+
+
+def _apply_policy(sweep: Sweep, index: Index, fold: PollFold, now: str) -> None:
+    """Under the poll's lock: a source that did not answer failed a health check, a source whose
+    tasks failed may pass its failure rate, and a failure another attempt can cure is retried."""
+    compute = sweep.metadata.get("compute", {})
+    health = fold_health(index, {n: failed_call(m) for n, m in fold.unreachable.items()}, compute, now)
+    failed = [tid for tid, _, _, after in fold.transitions if after == FAILED]
+    failed = _setup_errors(index, failed, health, now)
+    for name in {name for _, name, _, after in fold.transitions if after == FAILED}:
+        judge(index, name, compute, now, health)
+    retries = schedule_retries(index["tasks"], failed, RetryPolicy.of(compute), now, later_iso)
+    lines = health_lines(health)
+    stamp = log_stamp()
+    policy = RetryPolicy.of(compute)
+    for r in retries:
+        lines.append(f"[{stamp}] INFO - {r.task} failed on {r.source} (reason {r.reason}): "
+                     f"retry {r.number} of {policy.attempts} in {r.wait:g} s")
+    if health.disabled or retries:
+        fold.changed = True
+    sweep.append_log("health_status.log", [line for line in lines if "Health check" in line or "Disabling" in line])
+    sweep.append_log("sweep.log", lines)
+    fold.disabled = dict(health.disabled)
+    fold.retried = [r.task for r in retries]
 
 
 def _log(sweep: Sweep, fold: PollFold) -> None:
@@ -67,11 +104,26 @@ def _log(sweep: Sweep, fold: PollFold) -> None:
         sweep.append_log("health_status.log", [f"[{stamp}] INFO - Source {name} answers again"])
     for name, message in fold.unreachable.items():
         sweep_lines.append(f"[{stamp}] WARNING - poll: source {name} did not answer: {message}")
-        sweep.append_log("health_status.log", [f"[{stamp}] WARNING - Health check failed for {name}: {message}"])
     sweep.append_log("sweep.log", sweep_lines)
 
 
-def poll(sweep: Sweep, project: ProjectConfig) -> PollSummary:
-    """One poll of every source that has unfinished tasks of this sweep."""
+def _setup_errors(index: Index, failed: list[str], health: HealthFold, now: str) -> list[str]:
+    """A task whose command cannot start on a source (exit 126, 127) shows a setup error there:
+    the source is disabled at once and the task runs again elsewhere. The other failures."""
+    for name, tids in cannot_start(index["tasks"], failed).items():
+        code = index["tasks"][tids[0]].get("exit_code")
+        reason = (f"Disabling source '{name}': its tasks cannot start there (exit code {code}: the interpreter "
+                  "or command was not found or is not executable; check python_interpreter)")
+        if name in index.get("sources", {}) and not index["sources"][name].get("disabled"):
+            health.disabled[name] = reason
+            health.redistributed[name] = disable_source(index, name, reason, "error", now)
+        requeue_elsewhere(index["tasks"], tids, now)
+        failed = [t for t in failed if t not in tids]
+    return failed
+
+
+def poll(sweep: Sweep, project: ProjectConfig, skip: Collection[str] = ()) -> PollSummary:
+    """One poll of every source that has unfinished tasks of this sweep (but those in `skip`)."""
     index = sweep.read_index()
-    return record(sweep, observe(sweep, project, index.get("sources", {}), active_refs(index)), index)
+    refs = {n: r for n, r in active_refs(index).items() if n not in skip}
+    return record(sweep, observe(sweep, project, index.get("sources", {}), refs), index)

@@ -9,11 +9,12 @@ the sources ignore an attempt they already have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hsm.clock import log_stamp, now_iso
+from hsm.commands.health import record_failures
 from hsm.config import ProjectConfig
 from hsm.core.index import TaskRef
 from hsm.core.transitions import fold_accepted, reserve_attempts, undelivered
@@ -30,6 +31,7 @@ class SubmitSummary:
 
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (task id, source)
     errors: dict[str, str] = field(default_factory=dict)  # source -> message
+    disabled: dict[str, str] = field(default_factory=dict)  # sources the policy disabled -> why
 
 
 def _record_jobs(sweep: Sweep, accepted: Mapping[str, Mapping[str, Any]]) -> None:
@@ -38,8 +40,9 @@ def _record_jobs(sweep: Sweep, accepted: Mapping[str, Mapping[str, Any]]) -> Non
         u.changed |= fold_accepted(u.tasks, accepted)
 
 
-def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) -> SubmitSummary:
-    """Deliver every assigned (or reserved but undelivered) task to its source.
+def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None,
+           skip: Collection[str] = ()) -> SubmitSummary:
+    """Deliver every assigned (or reserved but undelivered) task to its source (but those in `skip`).
 
     `dependency` (e.g. `afterok:123`) is passed to the schedulers of hpc sources.
     """
@@ -50,6 +53,8 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
         pending = undelivered(u.tasks)
     accepted: dict[str, dict[str, Any]] = {}
     for name, refs in pending.items():
+        if name in skip or sources.get(name, {}).get("disabled"):
+            continue  # a disabled source's attempts are taken back (`failover.upkeep`)
         result = _deliver(sweep, project, name, sources.get(name), refs, dependency, summary)
         if result is not None:
             accepted.update(result.accepted)
@@ -60,6 +65,9 @@ def submit(sweep: Sweep, project: ProjectConfig, dependency: str | None = None) 
         with sweep.update() as u:
             u.changed |= fold_accepted(u.tasks, accepted)
             _log(sweep, summary)
+    if summary.errors:
+        # A refused or failed delivery is a failed health check; a configuration error disables at once.
+        summary.disabled = record_failures(sweep, summary.errors).disabled
     return summary
 
 

@@ -67,11 +67,11 @@ def sync_sources(project: ProjectConfig, sources: Iterable[SourceConfig], force:
 
 
 def preflight(project: ProjectConfig, sources: Iterable[SourceConfig],
-              warn: Callable[[str], None] = lambda message: None) -> list[SyncReport]:
+              down: Callable[[str, str], None] = lambda name, message: None) -> list[SyncReport]:
     """Before a run starts anything: push and verify every SSH source's copy.
 
     A copy that differs stops the run (SyncMismatch) before any task is submitted. A host
-    that does not answer is only reported: the run goes on and its tasks wait for it.
+    that does not answer is passed to `down` (name, why): the caller decides.
     """
     reports = []
     for source in ssh_sources(sources):
@@ -79,7 +79,7 @@ def preflight(project: ProjectConfig, sources: Iterable[SourceConfig],
         try:
             report = check(project, source, push=host.sync_mode == "push")
         except SourceError as exc:
-            warn(f"⚠ {source.name}: project copy not checked: {exc}")
+            down(source.name, str(exc))
             continue
         if report.diff:
             raise sync.SyncMismatch(report.message)

@@ -13,13 +13,15 @@ class Decision:
 
     disable: bool
     message: str
+    rule: str = ""  # "health" (enabled again after healthy checks) or "failure_rate" (stays disabled)
 
 
 def decide(name: str, finished: int, failed: int, consecutive_failures: int, compute: Mapping[str, Any]) -> Decision:
     """Disable after too many failed health checks in a row, or a failure rate too high."""
     limit = int(compute.get("health_check_failure_threshold", 3))
     if compute.get("auto_disable_unhealthy_sources", True) and consecutive_failures >= limit:
-        return Decision(True, f"Disabling source '{name}' due to {consecutive_failures} consecutive health check failures")
+        return Decision(True, f"Disabling source '{name}' due to {consecutive_failures} consecutive health check failures",
+                        "health")
     threshold = float(compute.get("source_failure_threshold", 0.4))
     minimum = int(compute.get("min_jobs_for_failsafe", 5))
     if compute.get("enable_source_failsafe", True) and finished >= minimum and finished:
@@ -28,8 +30,24 @@ def decide(name: str, finished: int, failed: int, consecutive_failures: int, com
             return Decision(
                 True,
                 f"Disabling source '{name}' due to high failure rate: {failed}/{finished} ({rate:.0%}) >= {threshold:.0%}",
+                "failure_rate",
             )
     return Decision(False, "")
+
+
+# What a source says when its own setup is wrong: no number of retries will cure it.
+PERMANENT_ERRORS = (
+    "invalid partition", "invalid account", "invalid qos", "invalid feature specification",
+    "unknown queue", "unknown host", "could not resolve hostname", "name or service not known",
+    "host key verification failed", "permission denied (publickey", ": exec: ",
+    "batch job submission failed: invalid",
+)
+
+
+def is_permanent(message: str) -> bool:
+    """True when a failed call's message shows a configuration error rather than a passing fault."""
+    text = message.lower()
+    return any(p in text for p in PERMANENT_ERRORS)
 
 
 def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class TaskEntry(TypedDict, total=False):
     exit_code: int
     reason: str  # why it failed: exit_code, timeout, oom, node_fail, preempted, disk, lost, cancelled
     seen: list[int]  # the mark of the status file folded in last
+    history: list[dict[str, Any]]  # earlier attempts that are not its result (see core.failover)
+    retries: int  # automatic retries used
+    retry_at: str  # not assigned again before this time
+    avoid: str  # the source its last attempt failed on: a retry prefers another
 
 
 class SourceEntry(TypedDict, total=False):
@@ -42,6 +46,10 @@ class SourceEntry(TypedDict, total=False):
     options: dict[str, Any]
     disabled: bool
     disabled_reason: str
+    disabled_by: str  # "policy" (enabled again after healthy checks) or "user" (until `hsm sources enable`)
+    disabled_at: str
+    failsafe_base: list[int]  # [finished, failed] when it was last enabled: its failure rate counts from there
+    abandoned: list[list[Any]]  # [task, attempt] given up here while it did not answer: stopped when it does
     health: dict[str, Any]
     unreachable_since: str
     unreachable_error: str

@@ -153,6 +153,15 @@ def strings(what: str = "strings") -> Parse:
     return parse
 
 
+def exit_codes(value: Any, where: str) -> list[int]:
+    """A list of exit codes (0 to 255), or one."""
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(items, list) or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                                              for v in items):
+        raise bad(where, "expected a list of exit codes from 0 to 255", value)
+    return list(items)  # a list: it is written into the sweep's metadata as YAML
+
+
 def port(value: Any, where: str) -> int:
     """A TCP port number."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:

@@ -44,29 +44,41 @@ def register_sources(index: Index, sources: Mapping[str, Mapping[str, Any]]) -> 
     return changed
 
 
-def assign_tasks(index: Index, capacity: Mapping[str, int], strategy: str,
-                 seed: int | None = None) -> dict[str, tuple[str, str | None]]:
-    """Give pending tasks (and assigned ones of sources not named now) to the named sources.
+def assign_tasks(index: Index, capacity: Mapping[str, int], strategy: str, seed: int | None = None,
+                 now: str | None = None, move_assigned: bool = True) -> dict[str, tuple[str, str | None]]:
+    """Give pending tasks (and, with `move_assigned`, assigned ones of sources not named now) to
+    the named sources.
 
-    `capacity` is source name -> parallel slots, in the order the strategy sees them.
-    Returns task -> (source, previous source).
+    `capacity` is source name -> parallel slots, in the order the strategy sees them. A task
+    waiting for its retry delay (`retry_at` after `now`) stays pending; one whose last attempt
+    failed on a source goes elsewhere when there is another. Returns task -> (source, previous source).
     """
     tasks = index["tasks"]
     candidates = [tid for tid, t in tasks.items()
-                  if t["state"] == PENDING or (t["state"] == ASSIGNED and t.get("source") not in capacity)]
-    if not candidates:
+                  if (t["state"] == PENDING and (now is None or str(t.get("retry_at", "")) <= now))
+                  or (move_assigned and t["state"] == ASSIGNED and t.get("source") not in capacity)]
+    if not candidates or not capacity:
         return {}
     load = dict.fromkeys(capacity, 0)
     for t in tasks.values():
         if t.get("source") in load and (t["state"] == ASSIGNED or t["state"] in ACTIVE):
             load[t["source"]] += 1
-    slots = [Slot(name, cap, load[name]) for name, cap in capacity.items()]
+    # Tasks that avoid a source are placed over the others, group by group, sharing the load.
+    groups: dict[str | None, list[str]] = {}
+    for tid in candidates:
+        avoid = tasks[tid].get("avoid")
+        groups.setdefault(avoid if avoid in capacity and len(capacity) > 1 else None, []).append(tid)
     placed: dict[str, tuple[str, str | None]] = {}
-    for tid, name in place(candidates, slots, strategy, seed).items():
-        entry = tasks[tid]
-        placed[tid] = (name, entry.get("source"))
-        entry["state"] = ASSIGNED
-        entry["source"] = name
+    for avoid, group in groups.items():
+        slots = [Slot(name, cap, load[name]) for name, cap in capacity.items() if name != avoid]
+        for tid, name in place(group, slots, strategy, seed).items():
+            entry = tasks[tid]
+            placed[tid] = (name, entry.get("source"))
+            entry["state"] = ASSIGNED
+            entry["source"] = name
+            entry.pop("retry_at", None)
+            entry.pop("avoid", None)
+            load[name] += 1
     return placed
 
 
@@ -131,6 +143,8 @@ class PollFold:
     recovered: list[str] = field(default_factory=list)  # sources that answer again
     failures: dict[str, str] = field(default_factory=dict)  # task -> "reason R, exit code N"
     changed: bool = False
+    disabled: dict[str, str] = field(default_factory=dict)  # sources the policy disabled -> why
+    retried: list[str] = field(default_factory=list)  # failed tasks sent back for another attempt
 
 
 def poll_has_news(index: Index, results: Mapping[str, PollResult]) -> bool:
@@ -230,33 +244,74 @@ def reopen(tasks: dict[str, TaskEntry], retry_failed: bool, chosen: Iterable[str
 
 @dataclass
 class HealthFold:
-    """What recording one round of health checks did, source by source."""
+    """What recording one round of health checks (or failed calls) did, source by source."""
 
     checked: dict[str, tuple[bool, str, int]] = field(default_factory=dict)  # name -> (ok, details, failures in a row)
     disabled: dict[str, str] = field(default_factory=dict)  # name -> why
-    redistributed: dict[str, list[str]] = field(default_factory=dict)  # name -> tasks back in the pool
+    enabled: dict[str, str] = field(default_factory=dict)  # name -> why (healthy again)
+    redistributed: dict[str, list[str]] = field(default_factory=dict)  # name -> assigned tasks back in the pool
 
 
 def fold_health(index: Index, probes: Mapping[str, Mapping[str, Any]], compute: Mapping[str, Any],
                 now: str) -> HealthFold:
-    """Record each enabled source's probe and apply the failsafe policy; a disabled source's
-    unsubmitted tasks go back to the pool for the next `assign`."""
+    """Record each source's probe (or failed call) and apply the failsafe policy.
+
+    A probe is {"ok", "status", "details"}, and "permanent" when the failure is the source's
+    own configuration (disabled at once). A source the policy disabled for failed checks
+    is enabled again after `recovery_checks` healthy ones in a row.
+    """
     fold = HealthFold()
     for name, probe in probes.items():
         entry = index.get("sources", {}).get(name)
-        if entry is None or entry.get("disabled"):
+        if entry is None:
             continue
         record = entry.setdefault("health", {})
+        record.update(status=probe["status"], checked=now, details=str(probe["details"]))
+        if probe.get("reached", probe["ok"]):
+            entry.pop("unreachable_since", None)
+            entry.pop("unreachable_error", None)
+        else:
+            entry.setdefault("unreachable_since", now)
+        if entry.get("disabled"):
+            _probe_disabled(index, name, bool(probe["ok"]), compute, now, fold)
+            continue
         record["consecutive_failures"] = 0 if probe["ok"] else record.get("consecutive_failures", 0) + 1
-        record["status"] = probe["status"]
-        record["checked"] = now
         fold.checked[name] = (bool(probe["ok"]), str(probe["details"]), record["consecutive_failures"])
-        finished, failed = finished_and_failed(index["tasks"], name)
-        decision = decide(name, finished, failed, record["consecutive_failures"], compute)
-        if decision.disable:
-            fold.disabled[name] = decision.message
-            fold.redistributed[name] = disable_source(index, name, decision.message)
+        if probe.get("permanent") and not probe["ok"]:
+            _disable(index, name, f"Disabling source '{name}': {probe['details']}", "error", now, fold)
+        else:
+            judge(index, name, compute, now, fold)
     return fold
+
+
+def judge(index: Index, name: str, compute: Mapping[str, Any], now: str, fold: HealthFold) -> None:
+    """Apply the policy to one enabled source: failed checks in a row, then its failure rate."""
+    entry = index["sources"][name]
+    if entry.get("disabled"):
+        return
+    finished, failed = finished_and_failed(index["tasks"], name)
+    base_finished, base_failed = entry.get("failsafe_base", [0, 0])
+    failures = entry.get("health", {}).get("consecutive_failures", 0)
+    decision = decide(name, finished - base_finished, failed - base_failed, failures, compute)
+    if decision.disable:
+        _disable(index, name, decision.message, decision.rule, now, fold)
+
+
+def _probe_disabled(index: Index, name: str, ok: bool, compute: Mapping[str, Any], now: str, fold: HealthFold) -> None:
+    entry = index["sources"][name]
+    if entry.get("disabled_by") != "health":
+        return  # a person's decision, a failure rate or a configuration error: no probe undoes it
+    record = entry["health"]
+    record["healthy_streak"] = record.get("healthy_streak", 0) + 1 if ok else 0
+    needed = int(compute.get("recovery_checks", 3))
+    if record["healthy_streak"] >= needed:
+        enable_source(index, name)
+        fold.enabled[name] = f"Enabling source '{name}' again after {needed} healthy checks in a row"
+
+
+def _disable(index: Index, name: str, reason: str, by: str, now: str, fold: HealthFold) -> None:
+    fold.disabled[name] = reason
+    fold.redistributed[name] = disable_source(index, name, reason, by, now)
 
 
 def finished_and_failed(tasks: Mapping[str, TaskEntry], source: str) -> tuple[int, int]:
@@ -265,13 +320,29 @@ def finished_and_failed(tasks: Mapping[str, TaskEntry], source: str) -> tuple[in
     return sum(1 for s in states if s in (COMPLETED, FAILED)), sum(1 for s in states if s == FAILED)
 
 
-def disable_source(index: Index, name: str, reason: str) -> list[str]:
-    """Mark a source disabled; its assigned, unsubmitted tasks go back to the pool. The tasks moved."""
+def disable_source(index: Index, name: str, reason: str, by: str = "policy", now: str = "") -> list[str]:
+    """Mark a source disabled; its assigned, unsent tasks go back to the pool (the tasks moved).
+
+    Its delivered, unstarted attempts are taken back by the caller, outside the lock
+    (`failover.unstarted`): that needs the source.
+    """
     entry = index["sources"][name]
-    entry["disabled"] = True
-    entry["disabled_reason"] = reason
+    entry.update({"disabled": True, "disabled_reason": reason, "disabled_by": by, "disabled_at": now})
+    entry.setdefault("health", {})["healthy_streak"] = 0
     moved = [tid for tid, t in index["tasks"].items() if t.get("source") == name and t["state"] == ASSIGNED]
     for tid in moved:
         index["tasks"][tid]["state"] = PENDING
         index["tasks"][tid].pop("source", None)
     return moved
+
+
+def enable_source(index: Index, name: str) -> bool:
+    """Enable a disabled source; its failure rate counts from now. True when it was disabled."""
+    entry = index["sources"][name]
+    if not entry.get("disabled"):
+        return False
+    for key in ("disabled", "disabled_reason", "disabled_by", "disabled_at"):
+        entry.pop(key, None)  # type: ignore[misc]
+    entry["health"] = {**entry.get("health", {}), "consecutive_failures": 0, "healthy_streak": 0}
+    entry["failsafe_base"] = list(finished_and_failed(index["tasks"], name))
+    return True
