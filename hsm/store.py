@@ -123,11 +123,14 @@ def read_yaml(path: Path, where: str | None = None) -> Any:
     return parse_yaml(text, where or str(path))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically: temp file in the same dir, fsync, rename."""
+def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
+    """Replace `path` with `text` atomically: temp file in the same dir, fsync, rename.
+
+    The new file gets `mode` (a user's file keeps its own), else what a plain open() gives.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, _FILE_MODE)
+        os.fchmod(fd, _FILE_MODE if mode is None else mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -64,8 +64,10 @@ def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> di
         "sources": {
             name: {"type": sources_meta.get(name, {}).get("type"),
                    "max_parallel": sources_meta.get(name, {}).get("max_parallel"),
-                   "counts": {s: c[s] for s in ORDER if c[s]}}
-            for name, c in per_source.items()
+                   "counts": {s: c[s] for s in ORDER if c[s]},
+                   **condition(sources_meta.get(name, {}))}
+            # Every source of the sweep, also one left without tasks (disabled before it got any).
+            for name, c in {**{n: Counter[str]() for n in sources_meta}, **per_source}.items()
         },
         "timing": timing(starts, ends, durations, finished == total),
         "stranded": {
@@ -75,6 +77,20 @@ def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> di
         },
         "tasks": rows,
     }
+
+
+def condition(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What the index knows of a source's condition: its last health check, and why it is disabled.
+
+    Only what is known is given, so a source never checked nor disabled shows just its tasks.
+    """
+    out: dict[str, Any] = {}
+    health = entry.get("health")
+    if health:
+        out["health"] = {k: health.get(k) for k in ("status", "checked", "consecutive_failures")}
+    if entry.get("disabled"):
+        out.update(disabled=True, disabled_reason=entry.get("disabled_reason"), disabled_by=entry.get("disabled_by"))
+    return out
 
 
 def timing(starts: list[str], ends: list[str], durations: list[float], done: bool) -> dict[str, Any]:
