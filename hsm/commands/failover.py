@@ -40,6 +40,17 @@ def enabled_capacity(index: Index, among: Iterable[str] | None = None) -> dict[s
             if not e.get("disabled") and (wanted is None or n in wanted)}
 
 
+def silent_sources(index: Index) -> set[str]:
+    """Sources whose last call failed: no new work goes there until they answer again."""
+    return {n for n, e in index.get("sources", {}).items() if e.get("unreachable_since")}
+
+
+def assignable_capacity(index: Index, among: Iterable[str] | None = None) -> dict[str, int]:
+    """The enabled sources that answer, and their slots: where new work may go."""
+    silent = silent_sources(index)
+    return {n: c for n, c in enabled_capacity(index, among).items() if n not in silent}
+
+
 def _log(sweep: Sweep, lines: list[str]) -> None:
     """Failover lines go to the health log and the sweep log (callers hold the lock)."""
     sweep.append_log("health_status.log", lines)
@@ -83,7 +94,7 @@ def reassign(sweep: Sweep, strategy: str, among: Iterable[str] | None = None,
     """Pending tasks (whose retry delay has passed), and with `move_assigned` the assigned ones
     of sources not among these, go to the enabled sources; source -> tasks."""
     with sweep.update() as u:
-        capacity = enabled_capacity(u.index, among)
+        capacity = assignable_capacity(u.index, among)
         placed = assign_tasks(u.index, capacity, strategy, now=now_iso(), move_assigned=move_assigned)
         if not placed:
             return {}
@@ -148,11 +159,11 @@ def rebalance(sweep: Sweep, project: ProjectConfig, among: Iterable[str] | None 
               strategy: str | None = None) -> list[Moved]:
     """Idle sources take waiting work from sources that hold more than they will start soon."""
     index = sweep.read_index()
-    capacity = enabled_capacity(index, among)
-    plan = fo.plan_steal(index["tasks"], capacity)
+    capacity, silent = enabled_capacity(index, among), silent_sources(index)
+    plan = fo.plan_steal(index["tasks"], capacity, silent)
     if not plan:
         return []
-    idle = list(fo.idle_sources(index["tasks"], capacity))
+    idle = list(fo.idle_sources(index["tasks"], capacity, silent))
     moves = []
     for victim, count in plan.items():
         moved = take_back(sweep, project, victim, fo.steal_order(index["tasks"], victim, count), outcome="stolen")
@@ -166,7 +177,7 @@ def rebalance(sweep: Sweep, project: ProjectConfig, among: Iterable[str] | None 
 
 def needs_rebalance(index: Index, among: Iterable[str] | None = None) -> bool:
     """True when an idle source could take waiting work (read from the index, no call)."""
-    return bool(fo.plan_steal(index["tasks"], enabled_capacity(index, among)))
+    return bool(fo.plan_steal(index["tasks"], enabled_capacity(index, among), silent_sources(index)))
 
 
 # --- upkeep after faults -------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Each loop: a health round when one is due, the upkeep failover needs (work taken back from
 disabled sources, given up on silent ones), work stealing when a source is idle, the
-pending tasks assigned, then submit, poll and (now and then) collect. It ends when every
+pending tasks assigned, then submit, poll and (now and then) collect. Every call to a
+source runs beside the loop (`Background`), one per source and kind at a time. It ends when every
 task is final, or when no enabled source is left to finish the rest (NoSourceLeft).
 """
 
@@ -31,7 +32,6 @@ from hsm.sweep import Sweep
 
 FIRST_WAIT = 0.05  # seconds: short tasks on this machine finish within a few polls
 POLL_SLICE = 2.0  # seconds a round waits for the polls it started before it goes on without them
-SUBMIT_EVERY = 30.0  # seconds between submits when nothing is waiting to be submitted
 
 
 class NoSourceLeft(HsmError):
@@ -63,7 +63,7 @@ def drive(
                                    (("health_check_interval", 300), ("result_collection_interval", 60)))
     strategy, events, wait = strategy or project.strategy, LogFollower(sweep.paths.log("health_status.log")), FIRST_WAIT
     calls, index = Background(), sweep.read_index()
-    last_collect = last_submit = last_health = time.monotonic()
+    last_collect = last_health = time.monotonic()
     while True:
         began = time.monotonic()
         if began - last_health >= health_every and calls.start(("health",), _health_round, sweep, project, sources):
@@ -71,13 +71,9 @@ def drive(
         moved = _failover(calls, sweep, project, index, sources, strategy, compute)
         index = sweep.read_index()
         _check_sources_left(sweep, project, index, sources)
-        # Submit only when something waits for it; now and then anyway, so a runner that
-        # died while tasks still wait in its queue is started again.
-        submitted = submit_cmd.SubmitSummary()
-        if _needs_submit(index) or began - last_submit >= SUBMIT_EVERY:
-            submitted, last_submit = submit_cmd.submit(sweep, project, skip=_backing_off(index, health_every)), began
-            if submitted.delivered or submitted.errors:
-                on_submit(submitted)
+        submitted = _submit(calls, sweep, project, index, _backing_off(index, health_every))
+        if submitted.delivered or submitted.errors:
+            on_submit(submitted)
         polled = _poll(calls, sweep, project, _backing_off(index, health_every), compute)
         on_poll(polled)
         for line in events.new_lines():
@@ -110,6 +106,24 @@ def _health_round(sweep: Sweep, project: ProjectConfig, sources: Sequence[str] |
     health_cmd.record(sweep, health_cmd.probe_sources(sweep, project, sweep.read_index(), sources))
 
 
+def _submit(calls: Background, sweep: Sweep, project: ProjectConfig, index: Index,
+            skip: set[str]) -> submit_cmd.SubmitSummary:
+    """Start a submit for each source with tasks to hand over, one source per call, so a push to
+    a host that stopped answering holds up no other; merge the submits that have finished."""
+    waiting = {t.get("source", "") for t in index["tasks"].values()
+               if t["state"] == ASSIGNED or (t["state"] == SUBMITTED and not t.get("job"))}
+    every = set(index.get("sources", {}))
+    started = [("submit", name) for name in sorted(waiting - skip)
+               if calls.start(("submit", name), submit_cmd.submit, sweep, project, None, every - {name})]
+    calls.wait(started, POLL_SLICE)
+    summary = submit_cmd.SubmitSummary()
+    for part in calls.finished("submit").values():
+        summary.delivered += part.delivered
+        summary.errors.update(part.errors)
+        summary.disabled.update(part.disabled)
+    return summary
+
+
 def _poll(calls: Background, sweep: Sweep, project: ProjectConfig, skip: set[str], compute: Any) -> poll_cmd.PollSummary:
     """Start a poll of each source not polling already; fold in every poll that has finished.
 
@@ -136,15 +150,20 @@ def _failover(calls: Background, sweep: Sweep, project: ProjectConfig, index: In
     """Upkeep after faults (beside the loop), stealing for idle sources, pending tasks assigned;
     True when work moved."""
     calls.finished("health")
-    upkept = calls.finished("upkeep")
-    moved = any(m.revoked or m.abandoned for moves in upkept.values() for m in moves)
+    done = {**calls.finished("upkeep"), **calls.finished("rebalance")}
+    moved = any(m.revoked or m.abandoned for moves in done.values() for m in moves)
     if failover.needs_upkeep(index):
         calls.start(("upkeep",), failover.upkeep, sweep, project, compute)
-    if failover.needs_rebalance(index, sources):
-        moved |= any(m.revoked or m.abandoned for m in failover.rebalance(sweep, project, sources, strategy))
-        index = sweep.read_index()
+    if failover.needs_rebalance(index, sources) and calls.start(("rebalance",), failover.rebalance, sweep,
+                                                                 project, sources, strategy):
+        # Beside the loop too (the source work is taken from may have just gone silent), but
+        # a steal that answers as usual is done in time for this round's submit.
+        calls.wait([("rebalance",)], POLL_SLICE)
+        moved |= any(m.revoked or m.abandoned for moves in calls.finished("rebalance").values() for m in moves)
     now = now_iso()
-    if any(t["state"] == PENDING and str(t.get("retry_at", "")) <= now for t in index["tasks"].values()):
+    # While a steal runs, the tasks it takes back are its own to place (on the idle sources).
+    if not calls.busy(("rebalance",)) and any(t["state"] == PENDING and str(t.get("retry_at", "")) <= now
+                                               for t in index["tasks"].values()):
         moved |= bool(failover.reassign(sweep, strategy, sources))
     return moved
 
@@ -172,10 +191,6 @@ def _backing_off(index: Index, interval: float) -> set[str]:
 def _progress(index: Index) -> dict[str, Any]:
     counts = Counter(t["state"] for t in index["tasks"].values())
     return {"counts": {s: counts.get(s, 0) for s in ORDER}, "total": len(index["tasks"])}
-
-
-def _needs_submit(index: Index) -> bool:
-    return any(t["state"] == ASSIGNED or (t["state"] == SUBMITTED and not t.get("job")) for t in index["tasks"].values())
 
 
 class LogFollower:

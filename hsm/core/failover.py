@@ -8,7 +8,7 @@ earlier attempt is ignored by `states.apply_observation`, so it is never counted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,15 +111,17 @@ def loads(tasks: Mapping[str, TaskEntry], capacity: Mapping[str, int]) -> dict[s
     return out
 
 
-def plan_steal(tasks: Mapping[str, TaskEntry], capacity: Mapping[str, int]) -> dict[str, int]:
+def plan_steal(tasks: Mapping[str, TaskEntry], capacity: Mapping[str, int],
+               silent: Collection[str] = ()) -> dict[str, int]:
     """How many waiting tasks to take from each source, so idle sources get work now.
 
     A source is idle when it has free slots and nothing waiting; it takes at most its free
     slots (so sources keep work in proportion to their slots), from the sources with the
-    largest surplus first. Empty when nothing should move.
+    largest surplus first. A `silent` source (not answering) gives but never takes. Empty
+    when nothing should move.
     """
     load = loads(tasks, capacity)
-    wanted = sum(s.free for s in load.values() if s.waiting == 0)
+    wanted = sum(s.free for n, s in load.items() if s.waiting == 0 and n not in silent)
     plan: dict[str, int] = {}
     while wanted > 0:
         victim = max(load, key=lambda n: (load[n].surplus, -list(load).index(n)), default=None)
@@ -137,9 +139,10 @@ def steal_order(tasks: Mapping[str, TaskEntry], source: str, count: int) -> list
     return waiting[-count:] if count > 0 else []
 
 
-def idle_sources(tasks: Mapping[str, TaskEntry], capacity: Mapping[str, int]) -> dict[str, int]:
-    """Sources with free slots and nothing waiting: name -> free slots."""
-    return {n: s.free for n, s in loads(tasks, capacity).items() if s.waiting == 0 and s.free > 0}
+def idle_sources(tasks: Mapping[str, TaskEntry], capacity: Mapping[str, int],
+                 silent: Collection[str] = ()) -> dict[str, int]:
+    """Sources with free slots and nothing waiting (and answering): name -> free slots."""
+    return {n: s.free for n, s in loads(tasks, capacity).items() if s.waiting == 0 and s.free > 0 and n not in silent}
 
 
 # --- a source whose tasks cannot start ------------------------------------------------------------
@@ -269,6 +272,7 @@ def abandon(index: Index, source: str, refs: Iterable[TaskRef], now: str) -> Aba
             result.failed.append(ref.id)
         else:
             back_to_pool(task, "abandoned", "lost", now)
+            task["avoid"] = source
             result.requeued.append(ref.id)
     return result
 

@@ -3,7 +3,7 @@ a source whose every task fails, a partition that does not exist, and work steal
 
 Each run is a real `hsm run` process; faults are the test bed's own (crash-host, partition,
 freeze). The thresholds are scaled to seconds: a health check every second, work on a
-silent host given up after 8 s.
+silent host given up after 4 s.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hsm.sweep import Sweep
 from tests.integration.test_slurm import calls, count, new_project, projects, read_index, running_tasks  # noqa: F401
 from tests.integration.test_ssh import SshProject, job_sweep, project, read_status, remote_base, wait_for  # noqa: F401
 
-FAST_FAILOVER = {"disk_min_free_gb": 0.05, "health_check_interval": 1, "unreachable_grace": 8,
+FAST_FAILOVER = {"disk_min_free_gb": 0.05, "health_check_interval": 1, "unreachable_grace": 4,
                  "health_check_failure_threshold": 3, "recovery_checks": 2}
 THREE_SOURCES = "local:2,ssh:server1:2,ssh:server2:2"
 
@@ -123,7 +123,7 @@ def test_a_run_over_three_sources_survives_losing_one(project: SshProject, fault
     # The long task (45 s) ends the run; it started before the fault. The short ones are all
     # done (each task's own end, one-second resolution) well before.
     short_done = max(parse_iso(read_status(sweep / "tasks" / f"task_{i:03d}")["end"]) for i in range(1, 31)) - fault_at
-    assert after_fault < 60 and short_done < 45, (after_fault, short_done)
+    assert after_fault < 60 and short_done < 50, (after_fault, short_done)
     print(f"\n{fault}: the 30 short tasks were done {short_done:.0f} s after the fault, the run ended after "
           f"{after_fault:.1f} s; {len(moved)} tasks moved off server2")
     # The host answers again: the next health check stops whatever was given up there.

@@ -50,6 +50,9 @@ def test_an_idle_source_steals_at_most_its_free_slots_from_the_largest_surplus()
     assert fo.plan_steal(busy["tasks"], capacity) == {}
     small = index({"state": "submitted", "source": "b", "attempt": 1, "job": "runner"})
     assert fo.plan_steal(small["tasks"], {"a": 2, "b": 2}) == {}
+    # A source that does not answer looks idle once its work is given up: it takes nothing.
+    assert fo.plan_steal(ix["tasks"], capacity, silent={"a"}) == {}
+    assert fo.idle_sources(ix["tasks"], capacity, silent={"a"}) == {}
 
 
 def test_failed_attempts_another_attempt_can_cure_are_retried_elsewhere_after_their_delay() -> None:
@@ -94,7 +97,7 @@ def test_work_on_a_silent_source_is_given_up_and_recorded_to_be_stopped_there() 
     refs = [TaskRef("task_001", 1, "running", None, "runner"), TaskRef("task_002", 4, "submitted", None, "runner")]
     result = fo.abandon(ix, "b", refs, LATER)
     assert result.requeued == ["task_001"] and result.failed == ["task_002"]  # given up a third time: lost
-    assert ix["tasks"]["task_001"]["state"] == "pending"
+    assert ix["tasks"]["task_001"]["state"] == "pending" and ix["tasks"]["task_001"]["avoid"] == "b"
     assert ix["tasks"]["task_002"]["state"] == "failed" and ix["tasks"]["task_002"]["reason"] == "lost"
     assert ix["sources"]["b"]["abandoned"] == [["task_001", 1, "runner"], ["task_002", 4, "runner"]]
 
