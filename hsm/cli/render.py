@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tabulate import tabulate
@@ -65,9 +66,17 @@ def status_mark(status: str) -> str:
     return MARKS.get(status, f"? {status}")
 
 
+REASON_WIDTH = 80  # characters of a disable reason a table shows (the health log has all of it)
+
+
 def disabled_text(by: str | None, reason: str | None) -> str:
-    """`by user: maintenance`, `by policy: Disabling source ...`, or the reason alone."""
+    """`by user: maintenance`, `by health: 3 consecutive health check failures`, or the reason alone."""
     head = f"by {by}" if by else ""
+    if reason:
+        # The log line's head says what the table's columns say already.
+        reason = re.sub(r"^Disabling source '[^']*'(: | due to )", "", reason)
+        if len(reason) > REASON_WIDTH:
+            reason = reason[: REASON_WIDTH - 1] + "…"
     if head and reason:
         return f"{head}: {reason}"
     return head or reason or ""

@@ -29,7 +29,7 @@ def test_every_source_of_the_sweep_is_summarized_with_what_is_known_of_it() -> N
     assert s["c"] == {"type": "ssh", "max_parallel": 1, "counts": {}}
 
     assert condition_text(s["a"]) == "⚠️ degraded"
-    assert condition_text(s["b"]) == "⛔ disabled by policy: Disabling source 'b' due to 3 consecutive health check failures"
+    assert condition_text(s["b"]) == "⛔ disabled by policy: 3 consecutive health check failures"
     assert condition_text(s["c"]) == "-"
     table = summary_table(summarize(ix, "s", "/p/s"))
     assert "Health" in table.splitlines()[1] and "⛔ disabled by policy" in table
