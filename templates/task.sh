@@ -39,6 +39,21 @@ yq() { local s=${2//\'/\'\'}; printf -v "$1" "'%s'" "$s"; }
 
 yq q_task "$task_id"; yq q_source "$source_name"; yq q_host "$HOSTNAME"
 
+# A retry on a host that still holds an earlier attempt's files keeps them in attempts/N/
+# (where hsm has not moved them already), so the evidence of why it failed stays.
+if [[ -e $status_file ]]; then
+  prev=""
+  while IFS= read -r line; do
+    if [[ $line == attempt:* ]]; then prev=${line#attempt: }; break; fi
+  done < "$status_file"
+  if [[ -n $prev && $prev != "$attempt" ]]; then
+    mkdir -p "$task_dir/attempts/$prev"
+    for name in status.yaml stdout.log stderr.log; do
+      [[ -e $task_dir/$name ]] && mv -f "$task_dir/$name" "$task_dir/attempts/$prev/$name"
+    done
+  fi
+fi
+
 # status.yaml: flat `key: value` lines, strings single-quoted; the first line is the schema.
 write_status() {
   local tmp=$status_file.tmp.$$

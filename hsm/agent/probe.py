@@ -13,11 +13,33 @@ from typing import Any
 from .runner import read_started, runner_alive
 from .status import alive, file_mark, read_status
 
+TAIL_LINES = 30
+TAIL_BYTES = 8192
 
-def _observation(status: dict[str, Any], mark: list[int] | None) -> dict[str, Any]:
+
+def stderr_tail(task_dir: str) -> list[str]:
+    """The last lines of a task's stderr.log ([] when there is none): a failure's evidence travels
+    home with the poll that sees it, before the next collection brings the whole log."""
+    try:
+        with open(os.path.join(task_dir, "stderr.log"), "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - TAIL_BYTES))
+            return fh.read().decode("utf-8", errors="replace").splitlines()[-TAIL_LINES:]
+    except OSError:
+        return []
+
+
+def with_tail(status: dict[str, Any], task_dir: str) -> dict[str, Any]:
+    """`status`, with its stderr's tail when the attempt ended other than completed."""
+    if status.get("state") in ("failed", "cancelled"):
+        status["stderr_tail"] = stderr_tail(task_dir)
+    return status
+
+
+def _observation(status: dict[str, Any], mark: list[int] | None, task_dir: str) -> dict[str, Any]:
     obs = {k: v for k, v in status.items() if k not in ("schema", "task_id", "source")}
     obs["seen"] = mark
-    return obs
+    return with_tail(obs, task_dir)
 
 
 def probe(request: dict[str, Any]) -> dict[str, Any]:
@@ -48,14 +70,14 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
             if is_alive and state == "submitted":
                 out[task] = {"state": "queued", "attempt": attempt}
             continue
-        observed = _observe_started(Path(f"{tasks_dir}/{task}/status.yaml"), attempt, state, seen,
+        observed = _observe_started(f"{tasks_dir}/{task}", attempt, state, seen,
                                     started[key], is_alive)
         if observed is not None:
             out[task] = observed
     return {"runner_alive": is_alive, "tasks": out}
 
 
-def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
+def _observe_started(task_dir: str, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
                      runner_is_alive: bool) -> dict[str, Any] | None:
     """The observation of one started attempt, None when nothing moved.
 
@@ -65,6 +87,7 @@ def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tupl
     The mark is taken before the read, so the content is never older than the mark kept
     with it.
     """
+    path = Path(task_dir, "status.yaml")
     mark = file_mark(path)
     status = read_status(path) if mark is not None else None
     if status is not None and status.get("attempt") == attempt:
@@ -73,10 +96,10 @@ def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tupl
             mark = file_mark(path)
             status = read_status(path) or status
             if status.get("state") == "running":
-                return {"state": "failed", "reason": "lost", "attempt": attempt, "seen": mark,
-                        "host": status.get("host"), "start": status.get("start")}
+                return with_tail({"state": "failed", "reason": "lost", "attempt": attempt, "seen": mark,
+                                  "host": status.get("host"), "start": status.get("start")}, task_dir)
         if status.get("state") != state or mark != seen:
-            return _observation(status, mark)
+            return _observation(status, mark, task_dir)
         return None
     # Started, but no status of this attempt yet.
     if (proc is not None and alive(*proc)) or (proc is None and runner_is_alive):
@@ -84,8 +107,8 @@ def _observe_started(path: Path, attempt: int, state: str, seen: Any, proc: tupl
     mark = file_mark(path)
     status = read_status(path)
     if status is not None and status.get("attempt") == attempt:
-        return _observation(status, mark)
-    return {"state": "failed", "reason": "lost", "attempt": attempt}
+        return _observation(status, mark, task_dir)
+    return with_tail({"state": "failed", "reason": "lost", "attempt": attempt}, task_dir)
 
 
 def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +132,7 @@ def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
         elif mark is not None:
             status = read_status(Path(path))
             if status is not None and status.get("attempt") == attempt:
-                entry["status"] = status
+                entry["status"] = with_tail(status, task_dir)
                 entry["mark"] = mark
         if request.get("job_ids"):
             try:

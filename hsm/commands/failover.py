@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from hsm.clock import log_stamp, now_iso
+from hsm.commands import errors
 from hsm.config import ProjectConfig
 from hsm.core import failover as fo
 from hsm.core.index import Index, TaskRef
@@ -233,6 +234,10 @@ def _abandon_silent(sweep: Sweep, index: Index, grace: float) -> list[Moved]:
             if result.failed:
                 lines.append(f"[{stamp}] ERROR - {len(result.failed)} tasks failed (reason lost): given up "
                              f"{fo.ABANDON_LIMIT} times: {', '.join(result.failed[:10])}")
+            # Nothing of the host can be read now: the failure is the silence itself.
+            lost = [errors.failure(tid, u.tasks[tid]["history"][-1], now_iso(), [])
+                    for tid in [*result.requeued, *result.failed]]
+            lines += [f"[{stamp}] WARNING - {line}" for line in errors.record(sweep, lost)]
             _log(sweep, lines)
         moves.append(Moved(name, abandoned=result.requeued))
     return moves

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from hsm.clock import later_iso, log_stamp, now_iso
+from hsm.commands import attempts, errors
 from hsm.commands.health import failed_call, health_lines
 from hsm.config import ProjectConfig
 from hsm.core.failover import RetryPolicy, cannot_start, requeue_elsewhere, schedule_retries
@@ -58,9 +59,32 @@ def record(sweep: Sweep, results: dict[str, PollResult], index: Index | None = N
         now = now_iso()
         fold = fold_observations(u.index, results, now)
         _log(sweep, fold)
+        failed = {tid: dict(u.index["tasks"][tid]) for tid, _, _, after in fold.transitions if after == FAILED}
         _apply_policy(sweep, u.index, fold, now)
+        retried = {tid for tid in failed if u.index["tasks"][tid]["state"] != FAILED}
+        final = {tid: dict(u.index["tasks"][tid]) for tid, _, _, after in fold.transitions
+                 if after in FINAL and tid not in retried}
         u.changed |= fold.changed
+    # The state is safe in the index; now the files that tell the story (outside the lock but
+    # for the one read-modify-write of the error lists: a retry's own wrapper would move the
+    # attempt aside too, should it start first).
+    tails = _tails(results)
+    for tid in retried:
+        attempts.archive(sweep, tid, failed[tid], tails.get(tid))
+    for tid, entry in final.items():
+        attempts.agree(sweep.paths.status(tid), entry)
+    if failed:
+        with sweep.lock().held():
+            fold.announced = errors.record(sweep, [errors.failure(t, e, now, tails.get(t)) for t, e in failed.items()])
+            stamp = log_stamp()
+            sweep.append_log("sweep.log", [f"[{stamp}] WARNING - {line}" for line in fold.announced])
     return fold
+
+
+def _tails(results: Mapping[str, PollResult]) -> dict[str, list[str]]:
+    """The stderr tails a poll brought home with the failures it saw."""
+    return {tid: obs["stderr_tail"] for r in results.values() for tid, obs in r.observations.items()
+            if isinstance(obs.get("stderr_tail"), list)}
 
 
 def _apply_policy(sweep: Sweep, index: Index, fold: PollFold, now: str) -> None:

@@ -26,7 +26,7 @@ def note_attempt(entry: TaskEntry, outcome: str, reason: str, now: str) -> None:
     """Keep the task's current attempt in its history: where it ran and why it was left."""
     record: dict[str, Any] = {"attempt": entry.get("attempt", 0), "source": entry.get("source"),
                               "outcome": outcome, "reason": reason, "at": now}
-    for key in ("job", "host", "start", "exit_code"):
+    for key in ("job", "host", "start", "end", "duration", "exit_code"):
         if entry.get(key) is not None:
             record[key] = entry[key]
     entry.setdefault("history", []).append(record)

@@ -145,6 +145,7 @@ class PollFold:
     changed: bool = False
     disabled: dict[str, str] = field(default_factory=dict)  # sources the policy disabled -> why
     retried: list[str] = field(default_factory=list)  # failed tasks sent back for another attempt
+    announced: list[str] = field(default_factory=list)  # error patterns the failures showed, and what to do
 
 
 def poll_has_news(index: Index, results: Mapping[str, PollResult]) -> bool:
