@@ -125,6 +125,10 @@ class SweepPaths:
     def argv(self, tid: str) -> Path:
         return self.tasks / tid / "argv"
 
+    def metrics(self, tid: str) -> Path:
+        """What the training script wrote of its results (`$HSM_TASK_DIR/metrics.json`)."""
+        return self.tasks / tid / "metrics.json"
+
     def skeleton(self) -> list[Path]:
         """Directories every sweep has, created at expand."""
         return [

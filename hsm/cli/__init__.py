@@ -46,10 +46,10 @@ def _setup_logging(verbose: int) -> None:
 
 def _register() -> None:
     # Imported here so `hsm --help` stays quick and the group is defined first.
-    from hsm.cli import config_cmd, distributed_cmd, monitor_cmd, porcelain, sources_cmd, steps
+    from hsm.cli import config_cmd, distributed_cmd, export_cmd, monitor_cmd, porcelain, sources_cmd, steps
 
     for command in (*steps.COMMANDS, *porcelain.COMMANDS, config_cmd.config, *sources_cmd.COMMANDS,
-                    *monitor_cmd.COMMANDS, *distributed_cmd.COMMANDS):
+                    *monitor_cmd.COMMANDS, *distributed_cmd.COMMANDS, *export_cmd.COMMANDS):
         cli.add_command(command)
 
 
