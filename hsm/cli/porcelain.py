@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 
 from hsm import sync
+from hsm.cli import status_cmd
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
 from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
 from hsm.cli.steps import (
@@ -19,6 +19,7 @@ from hsm.cli.steps import (
     sources_option,
     with_sync_check,
 )
+from hsm.commands import aggregate as aggregate_cmd
 from hsm.commands import assign as assign_cmd
 from hsm.commands import cancel as cancel_cmd
 from hsm.commands import complete as complete_cmd
@@ -26,10 +27,9 @@ from hsm.commands import expand as expand_cmd
 from hsm.commands import failover
 from hsm.commands import run as run_cmd
 from hsm.commands import sync as sync_cmd
-from hsm.commands.status import summarize
 from hsm.core.settings import SourceConfig, from_index, source_config
 from hsm.errors import BadInput, HsmError
-from hsm.sweep import Sweep, list_sweeps
+from hsm.sweep import Sweep
 
 
 def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[SourceConfig]:
@@ -93,6 +93,9 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float, sources: list
             sources=[s.name for s in sources] if sources else None,
             strategy=strategy,
         )
+    except run_cmd.NoSourceLeft:
+        _write_reports(sweep)
+        raise
     except KeyboardInterrupt:
         note("")
         note("Interrupted: the driver stopped; tasks already submitted keep running.")
@@ -108,10 +111,24 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float, sources: list
     else:
         note(f"✓ Sweep completed successfully: {final['total']} tasks in {duration_text(time.monotonic() - started)}")
     note(summary_table(final))
+    _write_reports(sweep)
     note(f"Results: {shown_path(sweep.root)}")
     click.echo(str(sweep.root))
     if counts["failed"] or counts["cancelled"]:
         raise click.exceptions.Exit(1)
+
+
+def _write_reports(sweep: Sweep) -> None:
+    """The aggregated log and the reports, at the end of every run (a failure here fails no run)."""
+    try:
+        written = aggregate_cmd.aggregate(sweep)
+    except (HsmError, OSError) as exc:
+        note(f"⚠ Reports not written: {exc}")
+        return
+    note(f"📋 Aggregated sweep logs written to: {shown_path(sweep.paths.log('sweep_aggregated.log'))}")
+    html = [p.name for p in written if p.suffix == ".html"]
+    if html:
+        note(f"📊 Reports: {shown_path(sweep.paths.reports)}/ ({', '.join(html)})")
 
 
 def _show_event(line: str) -> None:
@@ -195,78 +212,6 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
     _start_degraded(sweep, project, down)
     _drive_and_report(sweep, project, poll_interval, sources, strategy)
-
-
-def _json_summary(summary: dict) -> str:
-    """The summary as indented JSON with one compact line per task.
-
-    json's C encoder is not used with `indent`: on 100,000 tasks an indented dump takes
-    four times as long, and one line per task is easier to grep anyway.
-    """
-    head = json.dumps({k: v for k, v in summary.items() if k != "tasks"}, indent=2)
-    rows = ",\n".join("    " + json.dumps(task, ensure_ascii=False) for task in summary["tasks"])
-    return head[:-2] + ',\n  "tasks": [\n' + rows + ("\n" if rows else "") + "  ]\n}"
-
-
-@click.command()
-@click.argument("sweep", required=False)
-@click.option("--all", "show_all", is_flag=True, help="One line per sweep in the outputs directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@hsm_config_option
-def status(sweep: str | None, show_all: bool, as_json: bool, hsm_config: Path | None) -> None:
-    """Show a sweep's tasks per state and per source, its timing and its path.
-
-    Without SWEEP, the most recent sweep of the project.
-
-    Example:
-
-        hsm status sweep_20261122_063133 --json | jq .counts
-    """
-    project = project_for(hsm_config)
-    if show_all:
-        summaries = [summarize(Sweep.open(p)) for p in list_sweeps(project.outputs_dir)]
-        if as_json:
-            click.echo(json.dumps([{k: v for k, v in s.items() if k != "tasks"} for s in summaries], indent=2))
-            return
-        if not summaries:
-            note(f"No sweeps in {shown_path(project.outputs_dir)}")
-            return
-        from tabulate import tabulate
-
-        rows = [[s["sweep_id"], s["created"], s["total"], s["counts"]["completed"], s["counts"]["failed"],
-                 s["counts"]["running"], s["total"] - s["finished"]] for s in summaries]
-        click.echo(tabulate(rows, headers=["Sweep", "Created", "Tasks", "Completed", "Failed", "Running", "Unfinished"],
-                            tablefmt="simple_outline"))
-        return
-    if sweep is None:
-        found = list_sweeps(project.outputs_dir)
-        if not found:
-            raise BadInput(f"no sweeps in {project.outputs_dir}")
-        sweep = str(found[-1])
-    s, _ = open_sweep(sweep, hsm_config)
-    summary = summarize(s)
-    if as_json:
-        click.echo(_json_summary(summary))
-        return
-    timing = summary["timing"]
-    click.echo(f"Sweep Status: {summary['sweep_id']}")
-    click.echo(f"Path: {summary['path']}")
-    click.echo(f"Created: {summary['created']}")
-    click.echo(progress_line(summary["counts"], summary["total"]))
-    click.echo(summary_table(summary))
-    click.echo(f"Mean task duration: {duration_text(timing['mean_task_seconds'])}"
-               + (f", wall time: {duration_text(timing['elapsed_seconds'])}" if timing["elapsed_seconds"] is not None else ""))
-    for name, info in summary["stranded"].items():
-        tids = info["tasks"]
-        shown = ", ".join(tids[:20]) + (f" and {len(tids) - 20} more" if len(tids) > 20 else "")
-        click.echo(f"Stranded on {name} (no answer since {info['since']}): {len(tids)} tasks: {shown}")
-    failed = [t for t in summary["tasks"] if t["state"] == "failed"]
-    if failed:
-        click.echo("Failed tasks:")
-        for t in failed[:20]:
-            click.echo(f"  {t['id']} on {t['source']}: reason {t['reason']}, exit code {t['exit_code']}")
-        if len(failed) > 20:
-            click.echo(f"  ... and {len(failed) - 20} more (hsm status --json)")
 
 
 @click.command()
@@ -365,4 +310,4 @@ def sync_command(target: str, force: bool, hsm_config: Path | None) -> None:
         raise HsmError(f"{len(differ)} of the project copies differ: " + ", ".join(r.name for r in differ))
 
 
-COMMANDS = (run, status, cancel, complete, sync_command)
+COMMANDS = (run, status_cmd.status, cancel, complete, sync_command)

@@ -194,12 +194,15 @@ def poll(sweep: str | None, hsm_config: Path | None) -> None:
 
 
 def report_poll(result: poll_cmd.PollSummary) -> None:
-    """One line per failed task and per source that did not answer; completions are counted."""
+    """One line per failed task and per source that did not answer, and the error patterns the
+    failures show; completions are counted."""
     for tid, source, _before, after in result.transitions:
         if after == "failed":
             note(f"✗ {tid} failed on {source} ({result.failures.get(tid, '')})")
     for name, message in result.unreachable.items():
         note(f"⚠ source {name} did not answer: {message}")
+    for line in result.announced:
+        note(line)
 
 
 @click.command()
@@ -246,16 +249,27 @@ def health(sweep: str | None, hsm_config: Path | None) -> None:
 
 @click.command()
 @sweep_argument
+@click.option("--metric", metavar="NAME", default=None,
+              help="Metric of the tasks' metrics.json that ranks them in the completion report "
+                   "(default: the first numeric one).")
+@click.option("--mode", type=click.Choice(("max", "min")), default=None,
+              help="Whether the best task has the highest or the lowest metric (default: min for a name with "
+                   "loss, error, mse, mae or perplexity in it, else max).")
 @hsm_config_option
-def aggregate(sweep: str | None, hsm_config: Path | None) -> None:
+def aggregate(sweep: str | None, metric: str | None, mode: str | None, hsm_config: Path | None) -> None:
     """Write the aggregated log, the metrics table, the error analysis and reports.
+
+    reports/ gets metrics.csv, performance_analysis.yaml and three self-contained HTML pages:
+    completion_report.html (best tasks, the metric against each parameter, every task),
+    source_utilization.html (a timeline of every attempt per source slot) and
+    error_analysis.html (failures by category and source, with their stderr).
 
     Example:
 
-        hsm aggregate sweep_20261122_063133 && column -s, -t < sweeps/outputs/sweep_*/reports/metrics.csv
+        hsm aggregate sweep_20261122_063133 --metric test_accuracy --mode max
     """
     s, _project = open_sweep(sweep, hsm_config)
-    written = aggregate_cmd.aggregate(s)
+    written = aggregate_cmd.aggregate(s, metric=metric, mode=mode)
     for path in written:
         note(f"wrote {shown_path(path)}")
     echo_path(s)

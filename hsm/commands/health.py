@@ -47,7 +47,7 @@ def health(sweep: Sweep, project: ProjectConfig, among: Iterable[str] | None = N
     A source the policy disables gives back everything that has not started there; the
     tasks go to the enabled sources (`failover.upkeep`, `failover.reassign`).
     """
-    from hsm.commands import failover
+    from hsm.commands import failover, utilization
 
     index = sweep.read_index()
     probes = probe_sources(sweep, project, index, among)
@@ -60,6 +60,7 @@ def health(sweep: Sweep, project: ProjectConfig, among: Iterable[str] | None = N
         out[name] = {**out[name], "status": "disabled", "details": why}
     failover.upkeep(sweep, project, compute_of(sweep, project))
     failover.reassign(sweep, project.strategy, among)
+    utilization.sample(sweep)  # a cron loop's samples, as `hsm run` takes its own
     return out
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hsm.clock import now_iso
-from hsm.commands import failover
+from hsm.commands import failover, utilization
 from hsm.commands import health as health_cmd
 from hsm.commands import poll as poll_cmd
 from hsm.commands import submit as submit_cmd
@@ -64,8 +64,12 @@ def drive(
     strategy, events, wait = strategy or project.strategy, LogFollower(sweep.paths.log("health_status.log")), FIRST_WAIT
     calls, index = Background(), sweep.read_index()
     last_collect = last_health = time.monotonic()
+    last_sample, moved_lately = time.monotonic() - utilization.SAMPLE_EVERY, False
     while True:
         began = time.monotonic()
+        if utilization.due(began - last_sample, moved_lately):
+            utilization.sample(sweep, index)
+            last_sample = began
         if began - last_health >= health_every and calls.start(("health",), _health_round, sweep, project, sources):
             last_health = began
         moved = _failover(calls, sweep, project, index, sources, strategy, compute)
@@ -83,16 +87,23 @@ def drive(
         if time.monotonic() - last_collect >= collect_every and _collect_beside(calls, sweep, project):
             last_collect = time.monotonic()
         if all_final(index):
-            calls.wait([("collect",)], CALL_TIMEOUT)
-            collect(sweep, project, final=True)
-            return summarize(sweep)
-        if polled.transitions or submitted.delivered or moved:
+            return _finish(calls, sweep, project)
+        moved_lately = bool(polled.transitions or submitted.delivered or moved)
+        if moved_lately:
             # Short while tasks are finishing, but never so short that the driver itself
             # takes the CPU the tasks need: a few times what one round costs.
             wait = max(FIRST_WAIT, 3 * (time.monotonic() - began))
         else:
             wait = min(wait * 2, poll_interval)
         time.sleep(min(wait, poll_interval))
+
+
+def _finish(calls: Background, sweep: Sweep, project: ProjectConfig) -> dict[str, Any]:
+    """Every task is final: the last collection, the last utilization sample; the final summary."""
+    calls.wait([("collect",)], CALL_TIMEOUT)
+    collect(sweep, project, final=True)
+    utilization.sample(sweep)
+    return summarize(sweep)
 
 
 def _collect_beside(calls: Background, sweep: Sweep, project: ProjectConfig) -> bool:

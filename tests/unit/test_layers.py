@@ -53,8 +53,8 @@ def test_the_agent_imports_the_standard_library_and_itself_only() -> None:
 # Standard-library modules that compute and touch nothing outside the process.
 PURE_STDLIB = {
     "__future__", "collections", "collections.abc", "copy", "dataclasses", "datetime", "difflib", "enum",
-    "fnmatch", "functools", "hashlib", "itertools", "json", "math", "operator", "posixpath", "random", "re",
-    "shlex", "statistics", "string", "types", "typing",
+    "fnmatch", "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator", "posixpath",
+    "random", "re", "shlex", "statistics", "string", "types", "typing",
 }
 
 
