@@ -77,6 +77,15 @@ def test_slurm_directives() -> None:
     assert '#SBATCH --output="/x/a 0/logs/%x_%A_%a.out"' in spaced
 
 
+def test_a_short_walltime_is_warned_at_half_of_it() -> None:
+    """A warning as long as the walltime would tell the task at once that its time is up."""
+    assert "#SBATCH --signal=B:USR1@30" in slurm.directives(job(walltime="00:01:00"))
+    assert "#SBATCH --signal=B:USR1@60" in slurm.directives(job(walltime="2-00"))
+    assert "#SBATCH --signal=B:USR1@60" in slurm.directives(job(walltime=None))
+    assert [slurm.time_seconds(t) for t in ("30", "1:30", "00:01:00", "2-03", "2-03:04", "1-0:0:1", "x", None)] == \
+        [1800, 90, 60, 183600, 183840, 86401, 0, 0]
+
+
 def test_pbs_directives() -> None:
     lines = pbs.directives(job(resources="nodes=1:ppn=2,mem=4gb", extra=()))
     assert lines == ["#PBS -N hsm-sweep_20260101_000000-cluster-0123456789", "#PBS -r n", "#PBS -q gpu",

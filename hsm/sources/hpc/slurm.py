@@ -88,6 +88,29 @@ def _directive(option: str) -> str:
     return f"#SBATCH {option}"
 
 
+_TIME = re.compile(r"^(?:(?P<days>\d+)-)?(?P<a>\d+)(?::(?P<b>\d+))?(?::(?P<c>\d+))?$")
+
+
+def time_seconds(text: str | None) -> int:
+    """A Slurm `--time` in seconds (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS); 0 when unknown."""
+    match = _TIME.match(str(text or "").strip())
+    if not match:
+        return 0
+    a, b, c = (int(match[k] or 0) for k in ("a", "b", "c"))
+    if match["days"] is not None:  # D-HH[:MM[:SS]]
+        return int(match["days"]) * 86400 + a * 3600 + b * 60 + c
+    if match["c"] is not None:  # HH:MM:SS
+        return a * 3600 + b * 60 + c
+    return a * 60 + b  # MM[:SS]
+
+
+def warning_seconds(warning: int, walltime: str | None) -> int:
+    """When before the limit the task is told: at most half the walltime, so a short walltime is
+    not over the moment the job starts."""
+    limit = time_seconds(walltime)
+    return min(warning, limit // 2) if limit else warning
+
+
 def directives(job: JobSpec) -> list[str]:
     """The `#SBATCH` lines of one chunk's job script."""
     opts = [
@@ -96,9 +119,10 @@ def directives(job: JobSpec) -> list[str]:
         f"--output={job.log_dir}/%x_%A_%a.out",  # stderr too: the task's own logs are in its dir
         "--no-requeue",
     ]
-    if job.timeout_warning > 0:
+    warning = warning_seconds(job.timeout_warning, job.walltime)
+    if warning > 0:
         # To the batch shell only: that is the task wrapper, which records `timeout`.
-        opts.append(f"--signal=B:USR1@{job.timeout_warning}")
+        opts.append(f"--signal=B:USR1@{warning}")
     if job.queue:
         opts.append(f"--partition={job.queue}")
     if job.walltime:
