@@ -58,8 +58,10 @@ def classify_health(info: Mapping[str, Any], compute: Mapping[str, Any]) -> dict
     total, avail = info.get("mem_total"), info.get("mem_available")
     used = 100.0 * (1 - avail / total) if total and avail is not None else 0.0
     details = f"{free / 2**30:.1f}GB free, load {load1:.2f} on {cpus} CPUs, memory {used:.0f}% used"
+    # The figures themselves, for views that show them (`hsm monitor source`); the index keeps only details.
+    metrics = {"free_bytes": free, "load1": load1, "cpus": cpus, "mem_total": total, "mem_available": avail}
     if free < float(compute.get("disk_floor_mb", 200)) * 2**20:
-        return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False}
+        return {"status": "unhealthy", "details": "Critical disk space: " + details, "ok": False, "metrics": metrics}
     if free < float(compute.get("disk_min_free_gb", 3.0)) * 2**30 or load1 > 2 * cpus or used > 95:
-        return {"status": "degraded", "details": details, "ok": True}
-    return {"status": "healthy", "details": details, "ok": True}
+        return {"status": "degraded", "details": details, "ok": True, "metrics": metrics}
+    return {"status": "healthy", "details": details, "ok": True, "metrics": metrics}
