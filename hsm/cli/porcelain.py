@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hsm import sync
 from hsm.cli import status_cmd
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
+from hsm.cli.live import LiveView
 from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
 from hsm.cli.steps import (
     dependency_option,
@@ -27,6 +31,7 @@ from hsm.commands import expand as expand_cmd
 from hsm.commands import failover
 from hsm.commands import run as run_cmd
 from hsm.commands import sync as sync_cmd
+from hsm.commands.poll import PollSummary
 from hsm.core.settings import SourceConfig, from_index, source_config
 from hsm.errors import BadInput, HsmError
 from hsm.sweep import Sweep
@@ -69,30 +74,21 @@ def _start_degraded(sweep: Sweep, project, down: dict[str, str]) -> None:
 
 
 def _drive_and_report(sweep: Sweep, project, poll_interval: float, sources: list[SourceConfig] | None = None,
-                      strategy: str | None = None) -> None:
+                      strategy: str | None = None, no_progress: bool = False) -> None:
     """Drive the sweep to the end with progress on stderr; exit 1 when any task failed."""
-    last: list[tuple[int, ...]] = [()]
-
-    def progress(summary: dict) -> None:
-        counts = summary["counts"]
-        key = (counts["completed"], counts["failed"], counts["cancelled"])
-        if key != last[0]:
-            note(progress_line(counts, summary["total"]))
-            last[0] = key
-
+    live = LiveView(sweep) if not no_progress and sys.stderr.isatty() else None
     started = time.monotonic()
     try:
         final = run_cmd.drive(
             sweep,
             project,
             poll_interval=poll_interval,
-            on_submit=lambda r: report_submit(sweep, r),
-            on_poll=report_poll,
-            on_progress=progress,
-            on_event=_show_event,
             sources=[s.name for s in sources] if sources else None,
             strategy=strategy,
+            **(_live_reporters(live) if live else _line_reporters(sweep)),
         )
+        if live:
+            live.draw(force=True)
     except run_cmd.NoSourceLeft:
         _write_reports(sweep)
         raise
@@ -118,6 +114,36 @@ def _drive_and_report(sweep: Sweep, project, poll_interval: float, sources: list
         raise click.exceptions.Exit(1)
 
 
+def _line_reporters(sweep: Sweep) -> dict[str, Callable[[Any], None]]:
+    """`hsm run`'s callbacks when it prints lines: each delivery, failure and event, progress on change."""
+    last: list[tuple[int, ...]] = [()]
+
+    def progress(summary: dict) -> None:
+        counts = summary["counts"]
+        key = (counts["completed"], counts["failed"], counts["cancelled"])
+        if key != last[0]:
+            note(progress_line(counts, summary["total"]))
+            last[0] = key
+
+    return {"on_submit": lambda r: report_submit(sweep, r), "on_poll": report_poll, "on_progress": progress,
+            "on_event": _show_event}
+
+
+def _live_reporters(live: LiveView) -> dict[str, Callable[[Any], None]]:
+    """`hsm run`'s callbacks on a terminal: the live view, with failover events and error patterns under it."""
+    def polled(result: PollSummary) -> None:
+        for line in result.announced:
+            live.note(line)
+        live.draw()
+
+    def event(line: str) -> None:
+        if "Health check passed" not in line:
+            live.note(line)
+
+    return {"on_submit": lambda r: live.draw(), "on_poll": polled, "on_progress": lambda s: live.draw(),
+            "on_event": event}
+
+
 def _write_reports(sweep: Sweep) -> None:
     """The aggregated log and the reports, at the end of every run (a failure here fails no run)."""
     try:
@@ -137,6 +163,10 @@ def _show_event(line: str) -> None:
         note(line)
 
 
+no_progress_option = click.option(
+    "--no-progress", is_flag=True,
+    help="Plain progress lines on a terminal too (the live view of `hsm monitor watch` is the default there).")
+
 allow_degraded_option = click.option(
     "--allow-degraded", is_flag=True,
     help="Start even when a source does not answer: run on the others, take it in if it recovers.")
@@ -154,13 +184,14 @@ allow_degraded_option = click.option(
 @click.option("--sweep-id", help="Name of the new sweep dir.")
 @click.option("--resume", "resume", metavar="SWEEP", help="Drive an existing sweep to completion instead of expanding a new one.")
 @allow_degraded_option
+@no_progress_option
 @no_verify_sync_option
 @dependency_option
 @hsm_config_option
 def run(config: Path | None, sources_spec: str | None, strategy: str | None, seed: int | None, parallel_limit: int | None,
         max_tasks: int | None, count_only: bool, dry_run: bool, poll_interval: float, outputs: Path | None,
-        sweep_id: str | None, resume: str | None, allow_degraded: bool, no_verify_sync: bool, dependency: str | None,
-        hsm_config: Path | None) -> None:
+        sweep_id: str | None, resume: str | None, allow_degraded: bool, no_progress: bool, no_verify_sync: bool,
+        dependency: str | None, hsm_config: Path | None) -> None:
     """Run a sweep to completion: expand, assign, submit, then poll until every task is final.
 
     Exits 0 when every task completed, 1 when any failed. Ctrl-C stops only this driver:
@@ -211,7 +242,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
     if sources:
         assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
     _start_degraded(sweep, project, down)
-    _drive_and_report(sweep, project, poll_interval, sources, strategy)
+    _drive_and_report(sweep, project, poll_interval, sources, strategy, no_progress)
 
 
 @click.command()
@@ -243,11 +274,13 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls.")
 @allow_degraded_option
+@no_progress_option
 @no_verify_sync_option
 @hsm_config_option
 def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, seed: int | None,
              parallel_limit: int | None, retry_failed: bool, tasks: str | None, dry_run: bool,
-             poll_interval: float, allow_degraded: bool, no_verify_sync: bool, hsm_config: Path | None) -> None:
+             poll_interval: float, allow_degraded: bool, no_progress: bool, no_verify_sync: bool,
+             hsm_config: Path | None) -> None:
     """Finish a sweep: run its missing tasks (and failed ones with --retry-failed), on any sources.
 
     Missing tasks are those not completed and not running: pending, assigned or cancelled.
@@ -271,7 +304,7 @@ def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, 
     note(f"Completing {s.id}: {len(reopened)} tasks to run on {', '.join(x.name for x in sources)}")
     assign_cmd.assign(s, sources, strategy or project.strategy, seed)
     _start_degraded(s, project, down)
-    _drive_and_report(s, project, poll_interval, sources, strategy)
+    _drive_and_report(s, project, poll_interval, sources, strategy, no_progress)
 
 
 @click.command("sync")
