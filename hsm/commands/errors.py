@@ -58,9 +58,7 @@ def record(sweep: Sweep, failures: Sequence[dict[str, Any]]) -> list[str]:
     for f in failures:
         if f.get("stderr_tail") is None:
             f["stderr_tail"] = read_tail(sweep.paths.task(f["id"]) / "stderr.log")
-        found = diagnose(f.get("reason"), f.get("exit_code"), f["stderr_tail"])
-        f.update(category=found.category, title=found.title, suggestion=found.suggestion, evidence=found.evidence)
-        _write_error_file(sweep, f)
+        _write_error_file(sweep, diagnosed(f))
     before = {p.category: len(p.tasks) for p in patterns(_load_failed(sweep))}
     known = _merge(_load_failed(sweep), failures)
     grouped = patterns(known)
@@ -85,6 +83,13 @@ def refresh(sweep: Sweep, index: Index) -> list[str]:
     return record(sweep, missing)
 
 
+def diagnosed(f: dict[str, Any]) -> dict[str, Any]:
+    """A failed attempt (with its `stderr_tail`) with its category, title, suggestion and evidence."""
+    found = diagnose(f.get("reason"), f.get("exit_code"), f.get("stderr_tail") or [])
+    f.update(category=found.category, title=found.title, suggestion=found.suggestion, evidence=found.evidence)
+    return f
+
+
 def analysis(sweep: Sweep, index: Index | None = None) -> dict[str, Any]:
     """Everything known about the sweep's failures: each failed attempt, the patterns, failures per
     source and what to do about them."""
@@ -94,13 +99,18 @@ def analysis(sweep: Sweep, index: Index | None = None) -> dict[str, Any]:
             entry = index["tasks"].get(f["id"], {})
             final = entry.get("state") == "failed" and entry.get("attempt") == f.get("attempt")
             f["outcome"] = "failed" if final else "retried"
-    grouped = patterns(known)
+    return summary(sweep.id, known)
+
+
+def summary(sweep_id: str, failed: list[dict[str, Any]]) -> dict[str, Any]:
+    """These failed attempts with their patterns, the tasks that failed per source and what to do."""
+    grouped = patterns(failed)
     by_source: dict[str, list[str]] = {}
-    for f in known:
+    for f in failed:
         ids = by_source.setdefault(str(f.get("source") or "(none)"), [])
         if f["id"] not in ids:
             ids.append(f["id"])
-    return {"sweep_id": sweep.id, "failed": known, "patterns": [p.as_dict() for p in grouped],
+    return {"sweep_id": sweep_id, "failed": failed, "patterns": [p.as_dict() for p in grouped],
             "by_source": by_source, "recommendations": list(dict.fromkeys(p.suggestion for p in grouped))}
 
 

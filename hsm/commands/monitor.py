@@ -19,7 +19,6 @@ from hsm import store
 from hsm.commands import sources as sources_logic
 from hsm.config import ProjectConfig
 from hsm.core import activity, progress
-from hsm.core.diagnosis import diagnose, patterns
 from hsm.core.index import Index
 from hsm.core.states import COMPLETED, FAILED
 from hsm.core.summary import parse_iso
@@ -196,11 +195,7 @@ def unrecorded_failures(sweep: Sweep, index: Index, known: list[dict[str, Any]])
         if t["state"] != FAILED or (tid, t.get("attempt")) in have:
             continue
         tail = errors.read_tail(sweep.paths.task(tid) / "stderr.log")
-        f = errors.failure(tid, t, str(t.get("end") or ""), tail)
-        why = diagnose(t.get("reason"), t.get("exit_code"), tail)
-        f.update(category=why.category, title=why.title, suggestion=why.suggestion, evidence=why.evidence,
-                 outcome="failed")
-        found.append(f)
+        found.append({**errors.diagnosed(errors.failure(tid, t, str(t.get("end") or ""), tail)), "outcome": "failed"})
     return found
 
 
@@ -226,17 +221,7 @@ def error_report(sweep: Sweep, source: str | None = None, tasks: str | None = No
     if chosen is not None:
         failed = [f for f in failed if f["id"] in set(chosen)]
     failed.sort(key=lambda f: (str(f["id"]), f.get("attempt") or 0))
-    grouped = patterns(failed)
-    by_source: dict[str, list[str]] = {}
-    for f in failed:
-        ids = by_source.setdefault(str(f.get("source") or "(none)"), [])
-        if f["id"] not in ids:
-            ids.append(f["id"])
-    out: dict[str, Any] = {
-        "sweep_id": sweep.id, "filters": {"source": source, "tasks": chosen}, "failed": failed,
-        "patterns": [p.as_dict() for p in grouped], "by_source": by_source,
-        "recommendations": list(dict.fromkeys(p.suggestion for p in grouped)),
-    }
+    out: dict[str, Any] = {**errors.summary(sweep.id, failed), "filters": {"source": source, "tasks": chosen}}
     if chosen is not None:
         out["details"] = [{"id": tid, "state": index["tasks"][tid]["state"], "source": index["tasks"][tid].get("source"),
                            "failures": [f for f in failed if f["id"] == tid]} for tid in chosen]

@@ -92,12 +92,10 @@ _LINE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _BY_EXIT_CODE = {137: "host_oom", 139: "segfault", 126: "permission", 127: "import", 2: "config"}
 
 
-@dataclass(frozen=True)
-class Diagnosis:
-    """What one failed attempt shows: its category and the evidence for it."""
+class _Named:
+    """The title and suggestion of a `category` key."""
 
     category: str
-    evidence: str
 
     @property
     def title(self) -> str:
@@ -106,6 +104,14 @@ class Diagnosis:
     @property
     def suggestion(self) -> str:
         return CATEGORIES[self.category].suggestion
+
+
+@dataclass(frozen=True)
+class Diagnosis(_Named):
+    """What one failed attempt shows: its category and the evidence for it."""
+
+    category: str
+    evidence: str
 
 
 def signal_of(exit_code: int | None) -> int | None:
@@ -135,20 +141,12 @@ def diagnose(reason: str | None, exit_code: int | None, stderr_tail: Sequence[st
 
 
 @dataclass
-class Pattern:
+class Pattern(_Named):
     """Every failure of one category in a sweep."""
 
     category: str
     tasks: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return CATEGORIES[self.category].title
-
-    @property
-    def suggestion(self) -> str:
-        return CATEGORIES[self.category].suggestion
 
     def as_dict(self) -> dict[str, Any]:
         return {"category": self.title, "key": self.category, "count": len(self.tasks), "tasks": self.tasks,
