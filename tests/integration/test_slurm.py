@@ -404,7 +404,9 @@ def test_a_job_that_ends_without_a_final_status_is_judged_by_the_scheduler(
         # Not completed: the job failed, and squeue (or sacct) says so.
         assert (t["state"], t["reason"]) == ("failed", "exit_code"), (tid, t)
         assert t.get("exit_code") == (3 if accounting else None), (tid, t)
-        assert read_status(sweep / "tasks" / tid)["state"] == "running"
+        # The task's own status agrees with the index, and keeps what the wrapper last said.
+        status = read_status(sweep / "tasks" / tid)
+        assert (status["state"], status["reason"], status["observed_state"]) == ("failed", "exit_code", "running")
     sacct = [c for p in polls.iterdir() for c in calls(p) if c["program"] == "sacct"]
     assert sacct and all(c["rc"] == (0 if accounting else 1) for c in sacct)
     for p in polls.iterdir():
