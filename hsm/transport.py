@@ -10,8 +10,10 @@ ssh and rsync get the same options (`ssh_config`, `ssh_options`, key, port).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shlex
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,22 +26,69 @@ from hsm.errors import SourceError
 
 __all__ = ["SshTarget", "control_dir", "login_relative"]
 
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT = 10
 CONTROL_PERSIST = 60
 ALIVE_INTERVAL = 3
 ALIVE_COUNT = 3
 
 
+# A Unix socket path holds at most 107 bytes, and ssh makes the socket as "%C" (40 characters)
+# plus a 17-character temporary suffix before it renames it.
+MAX_CONTROL_DIR = 48
+
+
 def control_dir() -> Path:
     """Where the ControlMaster sockets live: short, private, per user.
 
-    A Unix socket path may not exceed about 104 bytes, so this stays near the root and
-    the socket name is ssh's own hash of the connection (%C).
+    The socket name is ssh's own hash of the connection (%C). The first of the runtime dir,
+    the temp dir and ~/.cache whose `hsm-ssh-UID` is private to this user is used: a directory
+    that another user made first (or a link to one) could hold a socket planted to stand in
+    for a host, so it is passed over with a warning, never used.
     """
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    path = base / f"hsm-ssh-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
+    passed = []
+    for base in _control_bases():
+        path = base / f"hsm-ssh-{os.getuid()}"
+        if len(str(path)) > MAX_CONTROL_DIR:
+            passed.append(f"{path} is too long for a socket path")
+            continue
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            passed.append(f"{path}: {exc.strerror or exc}")
+            continue
+        problem = private_dir_problem(path)
+        if problem is None:
+            return path
+        passed.append(f"{path} {problem}")
+        log.warning("not using %s for ssh's control sockets: it %s", path, problem)
+    raise SourceError("no private directory for ssh's control sockets: " + "; ".join(passed)
+                      + " (remove it, or set XDG_RUNTIME_DIR to a directory only you can write)")
+
+
+def _control_bases() -> list[Path]:
+    bases = [Path(os.environ["XDG_RUNTIME_DIR"])] if os.environ.get("XDG_RUNTIME_DIR") else []
+    return [*bases, Path(tempfile.gettempdir()), Path.home() / ".cache"]
+
+
+def private_dir_problem(path: Path) -> str | None:
+    """Why `path` is not a directory only this user can use (None when it is one).
+
+    One that others could write to is not trusted even when it is this user's: what is in
+    it may not be.
+    """
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != os.getuid():
+        return f"belongs to uid {st.st_uid}"
+    if st.st_mode & 0o077:
+        return f"has mode {stat.S_IMODE(st.st_mode):o}: others may use it"
+    return None
 
 
 @dataclass(frozen=True)
@@ -98,7 +147,7 @@ class SshTarget:
         """Run a command on the host; exit 255 (ssh's own failure) raises SourceError."""
         result = proc.run(self.ssh_argv(remote_argv), input=input, timeout=timeout)
         if result.returncode == 255:
-            raise SourceError(f"ssh {self.host}: {_last_line(result.stderr) or 'connection failed'}")
+            raise SourceError(f"ssh {self.host}: {cause_of(result.stderr) or 'connection failed'}")
         if check and not result.ok:
             raise SourceError(f"on {self.host}: {result.describe()}")
         return result
@@ -120,7 +169,8 @@ class SshTarget:
         argv = ["rsync", "-a", "--protect-args", "-e", self.rsync_shell(), *options, *sources, dest]
         result = proc.run(argv, input=input, timeout=timeout)
         if check and not result.ok:
-            raise SourceError(f"rsync with {self.host}: {result.describe()}")
+            raise SourceError(f"rsync with {self.host}: {cause_of(result.stderr) or result.describe()} "
+                              f"(rsync exited {result.returncode})")
         return result
 
     def close(self) -> None:
@@ -132,6 +182,21 @@ class SshTarget:
         return hashlib.sha1(repr(self).encode()).hexdigest()[:10]
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+# What ssh says when it cannot reach or enter a host: the cause, wherever it is in the output.
+_SSH_CAUSES = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed", "Could not resolve hostname",
+               "Connection refused", "Connection timed out", "No route to host", "Permission denied",
+               "Network is unreachable", "Connection closed by", "kex_exchange_identification")
+# rsync's own summary lines, which say only that the connection ended.
+_RSYNC_NOISE = ("rsync error:", "rsync: connection unexpectedly closed", "rsync: [receiver]", "rsync: [sender]",
+                "rsync: [Receiver]", "rsync: [sender] write error")
+
+
+def cause_of(stderr: str) -> str:
+    """The line of ssh's or rsync's error output that says why it failed ("" when there is none):
+    ssh's own message first, else the last line that is not rsync's summary of the break."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if any(cause in line for cause in _SSH_CAUSES):
+            return line
+    told = [line for line in lines if not line.startswith(_RSYNC_NOISE)]
+    return told[-1] if told else (lines[-1] if lines else "")
