@@ -19,6 +19,7 @@ from typing import Any
 import filelock
 import yaml
 
+from hsm.core.states import ORDER
 from hsm.errors import BadInput, HsmError
 
 SCHEMA = 1
@@ -245,6 +246,13 @@ def parse_index(text: str, where: str) -> dict[str, Any]:
     data = check_schema(data, where)
     if not isinstance(data.get("tasks"), dict):
         raise HsmError(f"{where}: 'tasks' is missing or not a mapping")
+    known = set(ORDER)
+    for task_id, entry in data["tasks"].items():
+        if not isinstance(entry, dict) or entry.get("state") not in known:
+            state = entry.get("state") if isinstance(entry, dict) else None
+            raise HsmError(f"{where}: task {task_id!r} is damaged: "
+                           + (f"unknown state {state!r}" if state is not None else "it has no state")
+                           + f" (each task needs a state: {', '.join(ORDER)})")
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +14,18 @@ from hsm.core.settings import SourceConfig
 from hsm.core.sourcespec import resolve
 from hsm.sources.detect import detect_scheduler
 from hsm.sweep import Sweep, resolve_sweep
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds from `min` up (FloatRange alone takes nan and inf)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
 
 
 def hsm_config_option(func: Callable[..., Any]) -> Callable[..., Any]:

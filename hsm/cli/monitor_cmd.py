@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from hsm.cli import monitor_render as mr
-from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.common import Seconds, hsm_config_option, note, open_sweep, project_for, shown_path
 from hsm.cli.render import health_table
 from hsm.commands import monitor as monitor_logic
 from hsm.commands import sources as sources_logic
@@ -44,7 +44,7 @@ def keep_drawing(draw: Callable[[], str], refresh: float) -> None:
 def watch_options(func: Callable[..., object]) -> Callable[..., object]:
     """`--watch`, `--refresh S` and `--once`, shared by the monitor's views."""
     func = click.option("--once", is_flag=True, help="Show it once and exit (the default without --watch).")(func)
-    func = click.option("--refresh", "--interval", "refresh", type=click.FloatRange(min=0.1), default=DEFAULT_REFRESH,
+    func = click.option("--refresh", "--interval", "refresh", type=Seconds(min=0.1), default=DEFAULT_REFRESH,
                         show_default=True, help="Seconds between two redraws with --watch.")(func)
     return click.option("--watch", is_flag=True, help="Redraw every --refresh seconds until Ctrl-C.")(func)
 
@@ -152,7 +152,7 @@ def all_unfinished_view(project: ProjectConfig, refresh: float | None) -> Callab
 
 @monitor.command("watch")
 @click.argument("sweep", required=False)
-@click.option("--refresh", "--interval", "refresh", type=click.FloatRange(min=0.1), default=WATCH_REFRESH,
+@click.option("--refresh", "--interval", "refresh", type=Seconds(min=0.1), default=WATCH_REFRESH,
               show_default=True, help="Seconds between two redraws.")
 @click.option("--once", is_flag=True, help="Print one frame and exit.")
 @hsm_config_option
@@ -178,7 +178,7 @@ def watch(sweep: str | None, refresh: float, once: bool, hsm_config: Path | None
 
 
 @monitor.command("recent")
-@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=7, show_default=True,
+@click.option("--days", type=Seconds(min=0, min_open=True), default=7, show_default=True,
               help="Sweeps created in the last N days.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most N sweeps.")
 @hsm_config_option

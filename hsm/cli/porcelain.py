@@ -12,7 +12,7 @@ import click
 
 from hsm import sync
 from hsm.cli import status_cmd
-from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
+from hsm.cli.common import Seconds, hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
 from hsm.cli.live import LiveView
 from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
 from hsm.cli.steps import (
@@ -39,7 +39,7 @@ from hsm.sweep import Sweep
 
 def _sources_for(sweep: Sweep, project, spec: str | None, parallel_limit: int | None) -> list[SourceConfig]:
     """The sources named by SPEC, else the sweep's own enabled ones, else local."""
-    if spec:
+    if spec is not None:
         return assign_cmd.cap_sources(resolve_sources(project, spec), parallel_limit)
     known = sweep.read_index().get("sources", {})
     own = [from_index(n, e, project.source_defaults) for n, e in known.items() if not e.get("disabled")]
@@ -178,7 +178,7 @@ allow_degraded_option = click.option(
 @click.option("--max-tasks", type=int, help="Run only the first N combinations.")
 @click.option("--count-only", is_flag=True, help="Print the number of combinations and stop.")
 @click.option("--dry-run", is_flag=True, help="Print the parameter table and the plan; run nothing.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+@click.option("--poll-interval", type=Seconds(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls (shorter while tasks are finishing).")
 @click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go.")
 @click.option("--sweep-id", help="Name of the new sweep dir.")
@@ -220,11 +220,13 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         project = with_sync_check(project, no_verify_sync)
         config = config or project.root / "sweeps" / "sweep_config.yaml"
         plan = expand_cmd.plan(config, project, max_tasks)
+        if sweep_id is not None:
+            expand_cmd.check_sweep_id(sweep_id)
         if count_only:
             click.echo(f"Total parameter combinations: {plan.tasks}")
             return
         sources = assign_cmd.cap_sources(
-            resolve_sources(project, sources_spec or "local"),
+            resolve_sources(project, "local" if sources_spec is None else sources_spec),
             parallel_limit,
         )
         if dry_run:
@@ -271,7 +273,7 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
 @click.option("--retry-failed", is_flag=True, help="Run failed tasks again too (as new attempts).")
 @click.option("--tasks", "tasks", metavar="RANGE", help="Only these tasks: task_050:task_100, or 7,9,12:15.")
 @click.option("--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+@click.option("--poll-interval", type=Seconds(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls.")
 @allow_degraded_option
 @no_progress_option

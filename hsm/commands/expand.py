@@ -22,6 +22,7 @@ from hsm.errors import BadInput
 from hsm.paths import SweepPaths, id_width, task_id
 
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_SWEEP_ID = 100  # a file name holds 255 bytes; the temp dir it is built in adds a few
 
 
 def load_sweep_config(path: Path) -> tuple[SweepSpec, Any]:
@@ -50,8 +51,9 @@ def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Pl
     """Read and check a sweep config against the project; nothing is written."""
     if max_tasks is not None and max_tasks < 1:
         raise BadInput(f"--max-tasks: expected a positive number, got {max_tasks}")
-    spec, _ = load_sweep_config(config_path)
+    spec, data = load_sweep_config(config_path)
     where = str(config_path)
+    command.check_no_nul(data, where)
     arg_style = spec.arg_style or project.arg_style
     uses_script = True
     if spec.command is not None:
@@ -70,7 +72,24 @@ def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Pl
             origin = project.path or "hsm_config.yaml"
             raise BadInput(f"{origin}: paths.training_script: {script}: no such file")
     total = spec.count()
+    _check_size(total, max_tasks, int(project.compute.get("max_sweep_tasks", 1_000_000)), where)
     return Plan(config_path, spec, config_path.read_text(encoding="utf-8"), total, min(total, max_tasks or total), arg_style)
+
+
+def _check_size(total: int, max_tasks: int | None, limit: int, where: str) -> None:
+    """Refuse a sweep larger than `limit` tasks (unless --max-tasks takes a part of it): counted
+    from the lengths of the lists, before a single task is made."""
+    if min(total, max_tasks or total) > limit:
+        raise BadInput(f"{where}: {total:,} combinations, more than max_sweep_tasks ({limit:,}): run a part with "
+                       "--max-tasks N, or raise compute.max_sweep_tasks in hsm_config.yaml")
+
+
+def check_sweep_id(sweep_id: str) -> None:
+    """Raise BadInput unless `sweep_id` can name a sweep dir (and the temp dir it is built in)."""
+    if not _SWEEP_ID.match(sweep_id):
+        raise BadInput(f"--sweep-id: '{sweep_id[:60]}' is not a valid name (letters, digits, '.', '_', '-')")
+    if len(sweep_id) > MAX_SWEEP_ID:
+        raise BadInput(f"--sweep-id: '{sweep_id[:40]}...' has {len(sweep_id)} characters, more than {MAX_SWEEP_ID}")
 
 
 def new_sweep_id(now: _dt.datetime | None = None) -> str:
@@ -169,8 +188,7 @@ def expand(p: Plan, project: ProjectConfig, outputs: Path, sweep_id: str | None 
     the existing sweep unchanged.
     """
     if sweep_id is not None:
-        if not _SWEEP_ID.match(sweep_id):
-            raise BadInput(f"--sweep-id: '{sweep_id}' is not a valid name (letters, digits, '.', '_', '-')")
+        check_sweep_id(sweep_id)
         existing = outputs / sweep_id
         if existing.exists():
             if _same_sweep(existing, p):

@@ -187,6 +187,23 @@ def render_template(
     return argv
 
 
+def check_no_nul(value: object, where: str, key: str = "") -> None:
+    """Raise BadInput when a string in `value` holds a NUL character: no program can take one in
+    an argument (the task's argv file separates arguments with NUL), so it would split in two."""
+    if isinstance(value, str):
+        if "\0" in value:
+            head = value.split("\0")[0]
+            raise BadInput(f"{where}: {key + ': ' if key else ''}the value {head!r}... holds a NUL character, "
+                           "which no program can take in an argument")
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            check_no_nul(name, where, key)
+            check_no_nul(item, where, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, (list, tuple)):
+        for n, item in enumerate(value):
+            check_no_nul(item, where, f"{key}[{n}]")
+
+
 def build_argv(
     params: Mapping[str, object],
     *,
@@ -200,6 +217,7 @@ def build_argv(
     """The argv that runs one task: `python script` plus its parameters, or the rendered template."""
     if arg_style not in ARG_STYLES:
         raise BadInput(f"arg_style {arg_style!r}: expected one of {', '.join(ARG_STYLES)}")
+    check_no_nul(dict(params), "parameters")
     if template is not None:
         full_context = {**context, "python": python, "script": script}
         return render_template(template, params, full_context, extra_overrides=extra_overrides)
@@ -352,6 +370,7 @@ __all__ = [
     "BUILTIN_PLACEHOLDERS",
     "argparse_args",
     "build_argv",
+    "check_no_nul",
     "check_hydra_name",
     "format_value",
     "hydra_override",

@@ -63,6 +63,8 @@ COMPUTE_KEYS = (
     Key("disk_min_free_gb", number(minimum=0), 3.0, "a task does not start with less free disk than this"),
     Key("disk_floor_mb", number(minimum=0), 200, "a running task is stopped (failed, reason disk) below this"),
     Key("disk_check_interval", whole(0), 300, "seconds between disk checks while a task runs (0: never)"),
+    Key("max_sweep_tasks", whole(1), 1_000_000,
+        "the most tasks one sweep may have; a larger grid is refused before anything is written"),
 )
 
 # --- SSH ---------------------------------------------------------------------------------------

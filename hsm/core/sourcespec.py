@@ -25,8 +25,13 @@ class Entry:
     limit: int | None
 
 
+def _is_number(text: str) -> bool:
+    """Plain ASCII digits (str.isdigit also takes '²' and other digits int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _limit(text: str, entry: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not _is_number(text) or int(text) < 1:
         raise BadInput(f"--sources: '{entry}': '{text}' is not a positive number of parallel tasks")
     return int(text)
 
@@ -47,7 +52,7 @@ def parse_spec(spec: str) -> list[Entry]:
             kind, rest = parts[0], parts[1:]
             if not rest:
                 entries.append(Entry(kind, None, None))
-            elif len(rest) == 1 and rest[0].isdigit():
+            elif len(rest) == 1 and _is_number(rest[0]):
                 entries.append(Entry(kind, None, _limit(rest[0], text)))
             elif len(rest) == 1:
                 entries.append(Entry(kind, rest[0], None))

@@ -74,6 +74,13 @@ CONFIG_CASES = {
     ),
     "unknown top-level key": (_sweep("grid:\n  lr: [1]\ngrdi:\n  bs: [2]\n"), ("sweep_config.yaml", "grdi")),
     "missing training script": (_no_script, ("hsm_config.yaml", "training_script", "train.py")),
+    "a grid of 1e20 combinations": (
+        _sweep("grid:\n" + "".join(f"  p{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" for i in range(20))),
+        ("sweep_config.yaml", "100,000,000,000,000,000,000 combinations", "max_sweep_tasks", "--max-tasks"),
+    ),
+    # It would reach the script as two arguments: the task's argv file separates them with NUL.
+    "a value holding NUL": (_sweep('grid:\n  x: ["a\\0--injected", "b"]\n'),
+                            ("sweep_config.yaml", "grid.x[0]", "NUL")),
     "unknown section in hsm_config.yaml": (
         _hsm_config("paths:\n  training_script: train.py\nbogus_section:\n  a: 1\n"),
         ("hsm_config.yaml", "bogus_section"),
@@ -105,6 +112,7 @@ SETTING_CASES = {
     "disk_check_interval: x": ("compute: {disk_check_interval: x}", ("hsm_config.yaml", "disk_check_interval")),
     "result_collection_interval: x": ("compute: {result_collection_interval: x}",
                                       ("hsm_config.yaml", "result_collection_interval")),
+    "max_sweep_tasks: 0": ("compute: {max_sweep_tasks: 0}", ("hsm_config.yaml", "compute.max_sweep_tasks", "0")),
     "disk_floor_mb: -5": ("compute: {disk_floor_mb: -5}", ("hsm_config.yaml", "disk_floor_mb", "-5")),
     "auto_disable_unhealthy_sources: 'no'": ("distributed: {auto_disable_unhealthy_sources: 'no'}",
                                              ("hsm_config.yaml", "auto_disable_unhealthy_sources", "'no'")),
@@ -156,13 +164,15 @@ BAD_SPECS = {
     "ssh": ("--sources", "ssh"),
     "bogus:type:x:y": ("--sources", "bogus"),
     "nosuchname": ("--sources", "nosuchname"),
+    "local:²": ("--sources", "²"),
+    "an empty spec": ("--sources", "empty"),
 }
 
 
 @pytest.mark.parametrize("spec", list(BAD_SPECS))
 def test_run_with_a_malformed_source_spec(project: Project, spec: str) -> None:
     project.sweep_config(GOOD_SWEEP)
-    result = project.hsm("run", "--sources", spec, "--poll-interval", "0.1")
+    result = project.hsm("run", "--sources", "" if spec == "an empty spec" else spec, "--poll-interval", "0.1")
     assert_bad_input(result, *BAD_SPECS[spec])
     assert project.output_entries() == []
 
@@ -172,9 +182,26 @@ def test_assign_with_a_malformed_source_spec_changes_nothing(project: Project, s
     project.sweep_config(GOOD_SWEEP)
     sweep = project.expand("sweeps/sweep_config.yaml")
     before = snapshot(project.outputs)
-    result = project.hsm("assign", str(sweep), "--sources", spec)
+    result = project.hsm("assign", str(sweep), "--sources", "" if spec == "an empty spec" else spec)
     assert_bad_input(result, *BAD_SPECS[spec])
     assert snapshot(project.outputs) == before
+
+
+RUN_OPTIONS = {
+    "--sweep-id of 300 characters": (("--sweep-id", "a" * 300), ("--sweep-id", "300 characters")),
+    "--sweep-id with a slash": (("--sweep-id", "a/b"), ("--sweep-id", "a/b")),
+    "--poll-interval nan": (("--poll-interval", "nan"), ("--poll-interval", "finite")),
+    "--poll-interval inf": (("--poll-interval", "inf"), ("--poll-interval", "finite")),
+    "--poll-interval 0": (("--poll-interval", "0"), ("--poll-interval",)),
+}
+
+
+@pytest.mark.parametrize("case", list(RUN_OPTIONS))
+def test_run_with_a_bad_option_writes_nothing(project: Project, case: str) -> None:
+    project.sweep_config(GOOD_SWEEP)
+    args, needles = RUN_OPTIONS[case]
+    assert_bad_input(project.hsm("run", "--sources", "local:1", *args), *needles)
+    assert project.output_entries() == []
 
 
 @pytest.mark.parametrize("command", [("status", "nope"), ("poll", "nope"), ("cancel", "nope"),

@@ -246,3 +246,12 @@ def test_build_argv_template_gets_python_and_script() -> None:
 def test_build_argv_rejects_unknown_arg_style() -> None:
     with pytest.raises(BadInput, match="arg_style 'click'"):
         build_argv({}, python="py", script="s.py", arg_style="click")
+
+
+def test_a_value_holding_nul_is_refused_in_every_style() -> None:
+    """It would reach the program as two arguments (argv files separate arguments with NUL)."""
+    for style in ("hydra", "argparse"):
+        with pytest.raises(BadInput, match=r"parameters: x\[1\]: the value 'a'\.\.\. holds a NUL"):
+            build_argv({"x": ["ok", "a\0--injected"]}, python="python", script="train.py", arg_style=style)
+    with pytest.raises(BadInput, match="NUL"):
+        build_argv({"x": "a\0b"}, python="python", script="train.py", template=["{python}", "{x}"])

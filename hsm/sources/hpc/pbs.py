@@ -202,7 +202,7 @@ def walltime_seconds(text: str | None) -> int:
     if not text:
         return 0
     parts = str(text).strip().split(":")
-    if not all(p.isdigit() for p in parts) or len(parts) > 3:
+    if not all(p.isascii() and p.isdigit() for p in parts) or len(parts) > 3:
         raise ValueError(f"walltime {text!r}: expected HH:MM:SS")
     seconds = 0
     for part in parts:
