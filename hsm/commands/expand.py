@@ -6,12 +6,15 @@ import datetime as _dt
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hsm import __version__, store
+from hsm.agent.status import alive, proc_start
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
 from hsm.core import command
@@ -185,10 +188,14 @@ def expand(p: Plan, project: ProjectConfig, outputs: Path, sweep_id: str | None 
 
     The directory is built under a temporary name and renamed into place, so a failure
     leaves nothing behind. With `sweep_id` given, expanding the same config again returns
-    the existing sweep unchanged.
+    the existing sweep unchanged. What an earlier expand, killed part-way, left is removed
+    first (`remove_leftovers`).
     """
     if sweep_id is not None:
         check_sweep_id(sweep_id)
+    if outputs.is_dir():
+        remove_leftovers(outputs)
+    if sweep_id is not None:
         existing = outputs / sweep_id
         if existing.exists():
             if _same_sweep(existing, p):
@@ -199,28 +206,79 @@ def expand(p: Plan, project: ProjectConfig, outputs: Path, sweep_id: str | None 
     except OSError as exc:
         raise BadInput(f"outputs directory {outputs}: {exc.strerror}") from None
     base = sweep_id or new_sweep_id()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=outputs))
+    for n in range(1, 10_000):
+        name = base if n == 1 else f"{base}_{n}"
+        try:
+            # mkdir is the atomic claim of the name: two expands in the same second
+            # get two different ids.
+            os.mkdir(outputs / name)
+        except FileExistsError:
+            if sweep_id is not None:
+                if _same_sweep(outputs / name, p):
+                    return outputs / name
+                raise BadInput(f"--sweep-id: sweep '{sweep_id}' already exists in {outputs}") from None
+            continue
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=outputs))
+        try:
+            _claim(tmp)
+            _build(tmp, p, project, name)
+            os.unlink(tmp / OWNER)
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700: lab-mates read results as with any dir
+            os.rename(tmp, outputs / name)  # replaces the empty claimed directory
+        except BaseException:
+            os.rmdir(outputs / name)
+            raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return outputs / name
+    raise BadInput(f"{outputs}: no free sweep id for {base}")
+
+
+# --- what an expand cut short leaves ---------------------------------------------------------------
+
+OWNER = ".expand_owner"  # in a sweep dir being built: "HOST PID START" of the expand building it
+_BUILDING = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+STALE_AFTER = 60.0  # seconds: a dir being built with no owner yet is that young
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _claim(tmp: Path) -> None:
+    me = os.getpid()
+    (tmp / OWNER).write_text(f"{socket.gethostname()} {me} {proc_start(me) or 0}\n", encoding="utf-8")
+
+
+def _abandoned(building: Path) -> bool:
+    """True when the expand that was building `building` is gone (killed): its owner, on this
+    host, is no longer running; or it has no owner and is older than any live expand's would be."""
     try:
-        for n in range(1, 10_000):
-            name = base if n == 1 else f"{base}_{n}"
-            try:
-                # mkdir is the atomic claim of the name: two expands in the same second
-                # get two different ids.
-                os.mkdir(outputs / name)
-            except FileExistsError:
-                if sweep_id is not None:
-                    if _same_sweep(outputs / name, p):
-                        return outputs / name
-                    raise BadInput(f"--sweep-id: sweep '{sweep_id}' already exists in {outputs}") from None
-                continue
-            try:
-                _build(tmp, p, project, name)
-                os.rename(tmp, outputs / name)  # replaces the empty claimed directory
-            except BaseException:
-                os.rmdir(outputs / name)
-                raise
-            return outputs / name
-        raise BadInput(f"{outputs}: no free sweep id for {base}")
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        host, pid, start = (building / OWNER).read_text(encoding="utf-8").split()
+    except (OSError, ValueError):
+        try:
+            return time.time() - building.stat().st_mtime > STALE_AFTER
+        except OSError:
+            return False
+    return host == socket.gethostname() and not alive(int(pid), int(start))
+
+
+def remove_leftovers(outputs: Path) -> list[str]:
+    """Remove what expands killed part-way left in `outputs` (their half-built dirs and the names
+    they had claimed), so the same --sweep-id can be expanded again; the names cleared."""
+    cleared = []
+    for entry in os.scandir(outputs):
+        match = _BUILDING.match(entry.name)
+        if not match or not entry.is_dir(follow_symlinks=False) or not _abandoned(Path(entry.path)):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        claimed = outputs / match["name"]
+        try:
+            claimed.rmdir()  # only when empty: a finished sweep of that name stays
+        except OSError:
+            pass
+        cleared.append(match["name"])
+    return cleared
