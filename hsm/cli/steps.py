@@ -9,6 +9,7 @@ sweep's lock, prints the sweep directory on standard output and exits, so they c
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,12 +133,28 @@ def assign(sweep: str | None, sources_spec: str, strategy: str | None, seed: int
     echo_path(s)
 
 
+_JOB = r"[0-9]+(?:_[0-9]+)?(?:\[[0-9]*\])?(?:\.[A-Za-z0-9.-]+)?(?:\+[0-9]+)?"
+_DEPENDENCY = re.compile(
+    rf"^(?:singleton|(?:after|afterany|afterok|afternotok|aftercorr|afterburstbuffer|expand|before|beforeok"
+    rf"|beforenotok|beforeany):{_JOB}(?::{_JOB})*)(?:[,?](?:singleton|[a-z]+:{_JOB}(?::{_JOB})*))*$")
+
+
+def _check_dependency(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A dependency as Slurm and PBS write them (TYPE:JOB[:JOB...], joined by ',' or '?'), checked
+    before anything is reserved: sbatch refused a bad one only after the tasks were."""
+    if value is not None and not _DEPENDENCY.match(value):
+        raise click.BadParameter(f"'{value}' is not TYPE:JOB_ID[:JOB_ID...] (e.g. afterok:12345, "
+                                 "afterany:12345:12346, singleton)", ctx, param)
+    return value
+
+
 def dependency_option(func):
     """`--dependency afterok:ID`: Slurm/PBS jobs of hpc sources start only when it holds."""
     return click.option(
         "--dependency",
         metavar="TYPE:ID",
         default=None,
+        callback=_check_dependency,
         help="Scheduler dependency of the hpc sources' jobs, e.g. afterok:12345.",
     )(func)
 

@@ -193,6 +193,8 @@ RUN_OPTIONS = {
     "--poll-interval nan": (("--poll-interval", "nan"), ("--poll-interval", "finite")),
     "--poll-interval inf": (("--poll-interval", "inf"), ("--poll-interval", "finite")),
     "--poll-interval 0": (("--poll-interval", "0"), ("--poll-interval",)),
+    "--dependency bogus": (("--dependency", "bogus"), ("--dependency", "'bogus'", "TYPE:JOB_ID")),
+    "--dependency afterok:": (("--dependency", "afterok:"), ("--dependency", "'afterok:'")),
 }
 
 
