@@ -142,9 +142,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:  # a write to the open file names none
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -153,8 +155,13 @@ def append_lines(path: Path, lines: list[str]) -> None:
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in lines))
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("".join(line + "\n" for line in lines))
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def write_inputs(files: dict[Path, str]) -> None:

@@ -55,13 +55,21 @@ if [[ -e $status_file ]]; then
 fi
 
 # status.yaml: flat `key: value` lines, strings single-quoted; the first line is the schema.
+# The running status ends with a comment line of padding: on a disk too full for a new file,
+# the final status is written over it in place and cut to its length (the file then still
+# changes size, which is what tells a poll it changed when the clock has not moved).
 write_status() {
-  local tmp=$status_file.tmp.$$
-  {
-    printf 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
-      "$q_task" "$attempt" "$q_source" "$q_host" "$$" "$pid_start" "$start"
-    printf '%s\n' "$@"
-  } > "$tmp" && mv -f "$tmp" "$status_file"
+  local text line pad tmp=$status_file.tmp.$$
+  printf -v text 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
+    "$q_task" "$attempt" "$q_source" "$q_host" "$$" "$pid_start" "$start"
+  for line in "$@"; do text+=$line$'\n'; done
+  if [[ $1 == "state: running" ]]; then printf -v pad '#%320s' ''; text+=$pad$'\n'; fi
+  if { printf '%s' "$text" > "$tmp"; } 2>/dev/null && mv -f "$tmp" "$status_file"; then
+    return 0
+  fi
+  rm -f "$tmp"
+  local LC_ALL=C  # the length in bytes
+  { printf '%s' "$text" 1<> "$status_file" && truncate -s "${#text}" "$status_file"; } 2>/dev/null
 }
 
 read -r -a proc_stat < /proc/$$/stat 2>/dev/null || proc_stat=()

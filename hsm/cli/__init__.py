@@ -7,6 +7,7 @@ prints the sweep dir and only that), everything else to standard error.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -85,7 +86,24 @@ def main(argv: Sequence[str] | None = None, prog: str = "hsm", step: str | None 
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:
+        # A full disk, a read-only file system, a permission taken away: the state files are
+        # replaced atomically, so what is on disk is as it was before this command.
+        click.echo(f"{prog}: error: {os_error_text(exc)}", err=True)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+_OS_HINTS = {errno.ENOSPC: "the disk is full: free space and run the command again",
+             errno.EDQUOT: "the disk quota is used up: free space and run the command again",
+             errno.EROFS: "the file system is read-only", errno.EACCES: "check the file's permissions"}
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line: the file, what the system said, and what to do about it."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    hint = _OS_HINTS.get(exc.errno or 0)
+    return f"{where}{exc.strerror or exc}" + (f" ({hint})" if hint else "")
 
 
 def _step_main(step: str) -> int:
