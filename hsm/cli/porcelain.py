@@ -232,6 +232,7 @@ def run(config: Path | None, sources_spec: str | None, strategy: str | None, see
         if dry_run:
             click.echo(plan_text(plan, sources))
             return
+        assign_cmd.check_paths(outputs or project.outputs_dir, sources)
         down = _check_sync(project, sources, allow_degraded)
         using_config()
         path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)

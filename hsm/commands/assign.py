@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from hsm.clock import log_stamp, now_iso
 from hsm.core.settings import SourceConfig
 from hsm.core.transitions import assign_tasks, enable_source, register_sources
+from hsm.errors import BadInput
 from hsm.sweep import Sweep
 
 
@@ -34,12 +36,21 @@ def cap_sources(sources: list[SourceConfig], parallel_limit: int | None) -> list
     return capped
 
 
+def check_paths(root: Path, sources: list[SourceConfig]) -> None:
+    """Refuse a sweep dir a Slurm or PBS job script cannot name, before any of its tasks is reserved
+    (a directive is one line, read with the scheduler's own word splitting)."""
+    if any(s.type == "hpc" for s in sources) and ('"' in str(root) or "\n" in str(root)):
+        raise BadInput(f"{root}: a Slurm or PBS job script cannot name a path holding a double quote or a "
+                       "newline: move the project, or give --outputs elsewhere")
+
+
 def assign(sweep: Sweep, sources: list[SourceConfig], strategy: str, seed: int | None = None) -> AssignResult:
     """Assign pending tasks, and assigned-but-unsubmitted tasks of sources not chosen now.
 
     Sources already known to the sweep keep their entry; the ones given here are added
     or updated. Running this again with nothing pending changes nothing.
     """
+    check_paths(sweep.root, sources)
     result = AssignResult()
     with sweep.update() as u:
         u.changed |= register_sources(u.index, {s.name: s.as_dict() for s in sources})

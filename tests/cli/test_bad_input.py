@@ -269,3 +269,18 @@ def test_every_step_wrapper_has_help_with_an_example(project: Project, wrapper: 
     assert result.returncode == 0, result.stderr
     assert "Example" in result.stdout
     assert result.stdout.startswith(f"Usage: {wrapper}"), result.stdout[:200]
+
+
+def test_a_path_a_job_script_cannot_name_is_refused_before_anything(tmp_path: Path) -> None:
+    """A double quote in the project's path: a #SBATCH line could not name its log files."""
+    from tests.cli.hsmproc import make_project
+
+    p = make_project(tmp_path / 'my"project', "paths:\n  training_script: train.py\ncompute_sources:\n"
+                     "  cluster: {type: hpc, system: slurm, max_parallel_tasks: 2}\n")
+    p.sweep_config(GOOD_SWEEP)
+    assert_bad_input(p.hsm("run", "--sources", "cluster"), 'my"project', "double quote")
+    assert p.output_entries() == []
+    sweep = p.expand("sweeps/sweep_config.yaml")
+    before = snapshot(p.outputs)
+    assert_bad_input(p.hsm("assign", str(sweep), "--sources", "cluster"), "double quote")
+    assert snapshot(p.outputs) == before
