@@ -41,6 +41,8 @@ PERMANENT_ERRORS = (
     "unknown queue", "unknown host", "could not resolve hostname", "name or service not known",
     "host key verification failed", "permission denied (publickey", ": exec: ",
     "batch job submission failed: invalid",
+    # sbatch refusing an option's value (--time, --mem, ...), qsub refusing a resource.
+    "error: invalid --", "illegal attribute or resource value", "unknown resource",
 )
 
 

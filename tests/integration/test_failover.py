@@ -251,9 +251,18 @@ def test_disabling_a_source_by_hand_during_a_run_moves_its_waiting_tasks(project
 # --- Slurm: a partition that does not exist, and work stealing ----------------------------------
 
 
+REFUSED_SETUPS = {
+    "a partition that does not exist": ({"partition": "nosuchpartition"}, "Invalid partition name specified"),
+    "a memory sbatch cannot read": ({"resources": "--mem=lots"}, "Invalid --mem specification"),
+}
+
+
 @pytest.mark.slurm
-def test_a_partition_that_does_not_exist_disables_the_source_at_its_first_refusal(projects, tmp_path: Path) -> None:
-    project = new_project(projects, tmp_path / "p", sources={"bad": {"type": "hpc", "partition": "nosuchpartition"}},
+@pytest.mark.parametrize("setup", list(REFUSED_SETUPS))
+def test_a_setup_the_scheduler_refuses_disables_the_source_at_its_first_refusal(projects, tmp_path: Path,
+                                                                                setup: str) -> None:
+    options, refusal = REFUSED_SETUPS[setup]
+    project = new_project(projects, tmp_path / "p", sources={"bad": {"type": "hpc", **options}},
                           extra={"compute": FAST_FAILOVER})
     project.sweep_config(8, "--sleep", "0.2")
     log = tmp_path / "calls.jsonl"
@@ -261,7 +270,7 @@ def test_a_partition_that_does_not_exist_disables_the_source_at_its_first_refusa
     assert "✓ Sweep completed successfully: 8 tasks" in result.stderr, result.stderr
     assert 1 <= count(calls(log), "sbatch") <= FAST_FAILOVER["health_check_failure_threshold"], calls(log)
     disabling = [line for line in result.stderr.splitlines() if "Disabling source 'bad': " in line]
-    assert len(disabling) == 1 and "Invalid partition name specified" in disabling[0], result.stderr
+    assert len(disabling) == 1 and refusal in disabling[0], result.stderr
     sweep = Path(result.stdout.strip())
     index = read_index(sweep)
     assert index["sources"]["bad"]["disabled_by"] == "error"

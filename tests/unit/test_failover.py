@@ -121,6 +121,8 @@ def test_a_source_disabled_for_failed_checks_recovers_after_healthy_ones_a_user_
 def test_a_configuration_error_disables_at_once_and_enabling_restarts_the_failure_rate() -> None:
     ix = index(*[{"state": "failed", "source": "b"}] * 5)
     assert is_permanent("sbatch: error: Batch job submission failed: Invalid partition name specified")
+    assert is_permanent("sbatch --parsable x.sh exited 255: sbatch: error: Invalid --time specification")
+    assert is_permanent("sbatch --parsable x.sh exited 255: sbatch: error: Invalid --mem specification")
     assert not is_permanent("ssh: connect to host 10.0.0.2 port 22: Connection refused")
     assert is_permanent("server2: state: hsm-agent: 1: exec: /no/such/python3: not found")
     refused = {**BAD, "details": "Invalid partition name specified", "permanent": True}
