@@ -59,9 +59,10 @@ def test_counted_calls_chunks_submits_and_polls(projects, tmp_path: Path) -> Non
 
 
 def test_exit_code_and_walltime(projects, tmp_path: Path) -> None:
-    # PBS sends only SIGTERM at the walltime: the job script warns the wrapper first.
+    # PBS sends only SIGTERM at the walltime: the job script warns the wrapper first, at most
+    # half the walltime before its end (the default warning, 60 s, is longer than this walltime).
     sources = {"cluster": {"type": "hpc", "system": "pbs", "max_parallel_tasks": 4,
-                           "default_walltime": "00:00:20", "timeout_warning": 10}}
+                           "default_walltime": "00:00:20"}}
     project = new_project(projects, tmp_path / "p", sources=sources)
     (project.root / "sweeps" / "sweep_config.yaml").write_text(yaml.safe_dump({
         "grid": {"x": [1, 2, 3]},
@@ -83,6 +84,7 @@ def test_exit_code_and_walltime(projects, tmp_path: Path) -> None:
     task = index["tasks"]["task_001"]
     assert (task["state"], task["reason"]) == ("failed", "timeout"), task
     assert read_status(long / "tasks" / "task_001")["reason"] == "timeout"
+    assert 8 <= task["duration"] <= 20, task  # told at about 10 s, not the moment it started
 
 
 def test_a_job_gone_without_a_final_status_is_lost_never_completed(projects, tmp_path: Path) -> None:

@@ -39,9 +39,10 @@ set -eu
 
 # PBS sends only SIGTERM at the walltime, which the wrapper would take for a cancel:
 # warn it with USR1 first, so it records `timeout`. After the exec below, $$ is the wrapper.
+# At most half the walltime before its end, so a short walltime is not over at the start.
 if (( walltime_seconds > 0 && timeout_warning > 0 )); then
-  ( sleep $(( walltime_seconds > timeout_warning ? walltime_seconds - timeout_warning : 0 )); kill -USR1 $$ ) \
-    </dev/null >/dev/null 2>&1 &
+  (( timeout_warning <= walltime_seconds / 2 )) || timeout_warning=$(( walltime_seconds / 2 ))
+  ( sleep $(( walltime_seconds - timeout_warning )); kill -USR1 $$ ) </dev/null >/dev/null 2>&1 &
 fi
 
 exec bash "$wrapper" "$task_dir" "$attempt"
