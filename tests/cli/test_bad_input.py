@@ -165,6 +165,7 @@ BAD_SPECS = {
     "bogus:type:x:y": ("--sources", "bogus"),
     "nosuchname": ("--sources", "nosuchname"),
     "local:²": ("--sources", "²"),
+    "local:1e23": ("--sources", "1e23"),
     "an empty spec": ("--sources", "empty"),
 }
 
@@ -284,3 +285,12 @@ def test_a_path_a_job_script_cannot_name_is_refused_before_anything(tmp_path: Pa
     before = snapshot(p.outputs)
     assert_bad_input(p.hsm("assign", str(sweep), "--sources", "cluster"), "double quote")
     assert snapshot(p.outputs) == before
+
+
+def test_a_config_the_user_cannot_read_is_named(project: Project) -> None:
+    """An unreadable hsm_config.yaml (here a directory in its place: root reads any file) is one line."""
+    project.sweep_config(GOOD_SWEEP)
+    (project.root / "hsm_config.yaml").unlink()
+    (project.root / "hsm_config.yaml").mkdir()
+    assert_bad_input(project.hsm("run", "--sources", "local:1", "--hsm-config", "hsm_config.yaml"), "hsm_config.yaml")
+    assert project.output_entries() == []
