@@ -32,7 +32,9 @@ def test_the_cause_is_read_out_of_what_rsync_and_ssh_print() -> None:
 def test_an_unknown_host_key_is_named_by_sync_and_submit_alike(project: SshProject, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    project.config(ssh={"ssh_options": [f"UserKnownHostsFile={empty}", "StrictHostKeyChecking=yes"]})
+    # A connection of its own: a master connection other tests left open would skip the key check.
+    project.config(ssh={"ssh_options": [f"UserKnownHostsFile={empty}", "StrictHostKeyChecking=yes",
+                                        "ControlPath=none"]})
     job_sweep(project, [1])
     synced = project.hsm("sync", "--target", "ssh:server1")
     assert synced.returncode == 1, synced.stderr
