@@ -15,18 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hsm.core.keys import boolean, canonical, mapping, read_keys
+from hsm.core.keys import boolean, known_names, mapping, path_text, read_keys
 from hsm.core.settings import (
     COMPUTE_KEYS,
     HPC_KEYS,
+    SOURCE_KEYS,
     SOURCE_TYPES,
     SSH_KEYS,
     SourceConfig,
     SourceDefaults,
+    check_hpc_values,
+    check_known,
     source_config,
 )
 from hsm.errors import BadInput
-from hsm.store import read_yaml
+from hsm.store import read_yaml_strict
 
 CONFIG_NAME = "hsm_config.yaml"
 STRATEGIES = ("round_robin", "least_loaded", "random", "weighted", "capability_based")
@@ -37,6 +40,11 @@ _KNOWN_SECTIONS = {
     "execution", "logging", "experiment_tracking", "result_collection",
 }
 _LIMIT_NAMES = ("max_parallel_tasks", "max_parallel_jobs", "max_jobs")
+_PATH_KEYS = ("project_root", "training_script", "train_script", "python_interpreter", "conda_env",
+              "outputs_dir", "output_dir")
+_EXECUTION_KEYS = ("strategy", "arg_style", "hydra_run_dir")
+# Keys of the original HSM's `compute:` that hsm reads without using; any other unknown key is refused.
+_COMPUTE_LEGACY = ("default_timeout", "max_concurrent_remote")
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,7 @@ def _source(name: str, spec: Any, where: str, default_type: str | None, default_
     if kind not in SOURCE_TYPES:
         shown = "missing" if kind is None else repr(kind)
         raise BadInput(f"{where}.type: {shown} is not a source type (expected one of {', '.join(SOURCE_TYPES)})")
+    check_known(spec, SOURCE_KEYS[kind] | {"type", "enabled", *_LIMIT_NAMES}, where)
     max_key = next((k for k in _LIMIT_NAMES if k in spec), "max_parallel_tasks")
     limit = _positive_int(spec.get(max_key, default_max), f"{where}.{max_key}")
     enabled = _bool(spec.get("enabled", True), f"{where}.enabled")
@@ -118,15 +127,21 @@ def _source_defaults(data: Mapping[str, Any], where: str) -> SourceDefaults:
     if cleanup is not None:
         cleanup = boolean(cleanup, f"{where}: result_collection.cleanup_remote_on_success")
     defaults = SourceDefaults(ssh=ssh, hpc=hpc, cleanup_remote_on_success=cleanup)
-    # Checked here, once, so a bad value is refused before any sweep exists, not at submit.
-    read_keys(SSH_KEYS, canonical(SSH_KEYS, ssh), f"{where}: ssh", sep=".")
-    read_keys(HPC_KEYS, canonical(HPC_KEYS, hpc), f"{where}: hpc", sep=".")
+    # Checked here, once, so a bad value is refused before any sweep exists, not at submit;
+    # a message names the key as written (an alias too).
+    check_known(ssh, known_names(SSH_KEYS), f"{where}: ssh")
+    check_known(hpc, known_names(HPC_KEYS), f"{where}: hpc")
+    check_known(collection, ("cleanup_remote_on_success",), f"{where}: result_collection")
+    read_keys(SSH_KEYS, ssh, f"{where}: ssh", sep=".")
+    check_hpc_values(read_keys(HPC_KEYS, hpc, f"{where}: hpc", sep="."), hpc, f"{where}: hpc", sep=".")
     return defaults
 
 
 def _compute(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The thresholds, from `compute:` and the older `distributed:` (which `compute:` overrides)."""
     given: dict[str, tuple[str, Any]] = {}
+    check_known(mapping(data.get("compute"), f"{where}: compute"), [*COMPUTE_DEFAULTS, *_COMPUTE_LEGACY],
+                f"{where}: compute")
     for section_name in ("distributed", "compute"):
         section = mapping(data.get(section_name), f"{where}: {section_name}")
         given.update({k: (section_name, v) for k, v in section.items() if k in COMPUTE_DEFAULTS})
@@ -155,6 +170,32 @@ def _sources(data: Mapping[str, Any], where: str, local_max: int, defaults: Sour
     return sources
 
 
+def _paths(section: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The `paths:` section: each key a path or a name (an empty entry is not given)."""
+    check_known(section, _PATH_KEYS, where)
+    return {key: path_text(value, f"{where}.{key}") for key, value in section.items() if value not in (None, "")}
+
+
+def _project_root(value: str | None, base: Path, where: str) -> Path:
+    """`paths.project_root` (relative to the config's directory), which must exist; else `base`."""
+    if not value:
+        return base.resolve()
+    root = (base / os.path.expanduser(value)).resolve()
+    if not root.is_dir():
+        raise BadInput(f"{where}: paths.project_root: {root}: no such directory")
+    return root
+
+
+def _strategy(execution: Mapping[str, Any], distributed: Mapping[str, Any], where: str) -> str:
+    """The default strategy: `execution.strategy`, else the older `distributed.strategy`."""
+    section = "execution" if "strategy" in execution else "distributed"
+    strategy = (execution if section == "execution" else distributed).get("strategy", "round_robin")
+    if strategy not in STRATEGIES:
+        raise BadInput(f"{where}: {section}.strategy: unknown strategy {strategy!r} "
+                       f"(expected one of {', '.join(STRATEGIES)})")
+    return str(strategy)
+
+
 def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     """Build the effective configuration from the parsed file (None: no file)."""
     where = str(path) if path else CONFIG_NAME
@@ -162,24 +203,23 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     for key in data:
         if key not in _KNOWN_SECTIONS:
             raise BadInput(f"{where}: unknown section '{key}' (known: {', '.join(sorted(_KNOWN_SECTIONS))})")
-    paths = mapping(data.get("paths"), f"{where}: paths")
+    paths = _paths(mapping(data.get("paths"), f"{where}: paths"), f"{where}: paths")
     base = cwd
     if path is not None:
         base = path.parent.parent if path.parent.name == "sweeps" else path.parent
-    root_value = paths.get("project_root")
-    root = (base / os.path.expanduser(str(root_value))).resolve() if root_value else base.resolve()
+    root = _project_root(paths.get("project_root"), base, where)
     outputs_value = paths.get("outputs_dir", paths.get("output_dir"))
-    outputs = (root / os.path.expanduser(str(outputs_value))) if outputs_value else root / "sweeps" / "outputs"
+    outputs = (root / os.path.expanduser(outputs_value)) if outputs_value else root / "sweeps" / "outputs"
+    if outputs.exists() and not outputs.is_dir():
+        key = "outputs_dir" if "outputs_dir" in paths else "output_dir"
+        raise BadInput(f"{where}: paths.{key}: {outputs}: not a directory")
 
-    distributed = mapping(data.get("distributed"), f"{where}: distributed")
     compute = _compute(data, where)
     defaults = _source_defaults(data, where)
     sources = _sources(data, where, compute["max_concurrent_local"], defaults)
-
     execution = mapping(data.get("execution"), f"{where}: execution")
-    strategy = execution.get("strategy", distributed.get("strategy", "round_robin"))
-    if strategy not in STRATEGIES:
-        raise BadInput(f"{where}: strategy: unknown strategy {strategy!r} (expected one of {', '.join(STRATEGIES)})")
+    check_known(execution, _EXECUTION_KEYS, f"{where}: execution")
+    strategy = _strategy(execution, mapping(data.get("distributed"), f"{where}: distributed"), where)
     arg_style = execution.get("arg_style", "hydra")
     if arg_style not in ("hydra", "argparse"):
         raise BadInput(f"{where}: execution.arg_style: expected hydra or argparse, got {arg_style!r}")
@@ -187,9 +227,9 @@ def parse_config(data: Any, path: Path | None, cwd: Path) -> ProjectConfig:
     return ProjectConfig(
         path=path,
         root=root,
-        python_interpreter=str(paths.get("python_interpreter") or sys.executable),
-        training_script=str(script) if script else None,
-        conda_env=str(paths["conda_env"]) if paths.get("conda_env") else None,
+        python_interpreter=paths.get("python_interpreter") or sys.executable,
+        training_script=script,
+        conda_env=paths.get("conda_env"),
         outputs_dir=outputs,
         sources=sources,
         compute=compute,
@@ -211,5 +251,6 @@ def load_project(explicit: Path | None = None, cwd: Path | None = None) -> Proje
             raise BadInput(f"--hsm-config: {explicit}: no such file")
     else:
         path = find_config(cwd)
-    data = read_yaml(path) if path else None
+    # Strict: a section or key written twice would otherwise lose the first one without a word.
+    data = read_yaml_strict(path) if path else None
     return parse_config(data, path, cwd)

@@ -7,10 +7,12 @@ and `source` also make one health call per source they show.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,6 +25,21 @@ from hsm.config import ProjectConfig
 from hsm.sweep import Sweep
 
 DEFAULT_REFRESH = 30.0
+
+
+class Days(click.FloatRange):
+    """A finite number of days above 0 (FloatRange alone takes nan and inf)."""
+
+    name = "number of days"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of days", param, ctx)
+        return number
 
 
 def keep_drawing(draw: Callable[[], str], refresh: float) -> None:
@@ -178,7 +195,7 @@ def watch(sweep: str | None, refresh: float, once: bool, hsm_config: Path | None
 
 
 @monitor.command("recent")
-@click.option("--days", type=Seconds(min=0, min_open=True), default=7, show_default=True,
+@click.option("--days", type=Days(), metavar="DAYS", default=7, show_default=True,
               help="Sweeps created in the last N days.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most N sweeps.")
 @hsm_config_option

@@ -9,7 +9,9 @@ to the source object, and the task index keeps only its plain options.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -37,6 +39,19 @@ from hsm.errors import BadInput
 
 SOURCE_TYPES = ("local", "ssh", "hpc")
 SYSTEMS = ("slurm", "pbs")
+
+
+def check_known(data: Mapping[Any, Any], known: Iterable[str], where: str) -> None:
+    """Refuse a key that is none of `known`: a misspelt key would otherwise be ignored without a word.
+
+    `where` names the section (`FILE: compute`); the message names the key below it.
+    """
+    names = sorted(set(known))
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"expected one of {', '.join(names)}"
+            raise BadInput(f"{where}.{key}: unknown key ({hint})")
 
 # --- the project's sections --------------------------------------------------------------------
 
@@ -144,6 +159,7 @@ class SshSettings:
 def read_ssh(name: str, options: Mapping[str, Any], defaults: SourceDefaults, where: str | None = None) -> SshSettings:
     """Check an SSH source's settings; BadInput names `where` (default: the source) and the key."""
     where = where or f"source '{name}'"
+    read_keys(SSH_KEYS, options, where)  # the source's own values first: a message names the key as written
     merged = {**canonical(SSH_KEYS, defaults.ssh), **canonical(SSH_KEYS, options)}
     if "cleanup_remote_on_success" not in merged and defaults.cleanup_remote_on_success is not None:
         merged["cleanup_remote_on_success"] = defaults.cleanup_remote_on_success
@@ -172,6 +188,30 @@ def check_host(host: str, where: str) -> str:
 
 
 # --- HPC -----------------------------------------------------------------------------------------
+
+_SLURM_TIME = re.compile(r"^(\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+:\d+:\d+)$", re.ASCII)
+_PBS_TIME = re.compile(r"^\d+(:\d+){0,2}$", re.ASCII)
+_SLURM_FORMS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED"
+_PBS_FORMS = "HH:MM:SS or seconds"
+
+
+def check_walltime(value: str, system: str | None, where: str) -> str:
+    """A time limit the scheduler takes: Slurm's forms for slurm, PBS's for pbs, either when not known yet."""
+    slurm = bool(_SLURM_TIME.match(value)) or value.lower() in ("unlimited", "infinite")
+    pbs = bool(_PBS_TIME.match(value))
+    ok = {"slurm": slurm, "pbs": pbs}.get(system or "", slurm or pbs)
+    if not ok:
+        forms = {"slurm": _SLURM_FORMS, "pbs": _PBS_FORMS}.get(system or "", f"{_SLURM_FORMS} (Slurm), {_PBS_FORMS} (PBS)")
+        raise bad(where, f"expected a walltime: {forms}", value)
+    return value
+
+
+def check_hpc_values(values: Mapping[str, Any], written: Mapping[str, Any], where: str, sep: str = ": ") -> None:
+    """What one key alone cannot tell: the walltime is in the form of the source's scheduler."""
+    walltime = values.get("default_walltime")
+    if walltime is not None:
+        name = next((n for n in ("default_walltime", "walltime") if written.get(n) is not None), "default_walltime")
+        check_walltime(walltime, values.get("system"), f"{where}{sep}{name}")
 
 HPC_KEYS = (
     Key("system", choice(*SYSTEMS), None, "the scheduler: slurm or pbs (default: the one found on PATH)"),
@@ -224,8 +264,10 @@ class HpcSettings:
 def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, where: str | None = None) -> HpcSettings:
     """Check an HPC source's settings; BadInput names `where` (default: the source) and the key."""
     where = where or f"source '{name}'"
+    read_keys(HPC_KEYS, options, where)  # the source's own values first: a message names the key as written
     merged = {**canonical(HPC_KEYS, defaults.hpc), **canonical(HPC_KEYS, options)}
     values = read_keys(HPC_KEYS, merged, where)
+    check_hpc_values(values, options, where)
     connection = None
     if values["host"]:
         if values["system"] is None:
@@ -248,6 +290,13 @@ def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
 
 
 # --- a source, from the config through --sources to the source object ---------------------------
+
+# The settings each type of source has, beside type, enabled and its cap on parallel tasks.
+SOURCE_KEYS: dict[str, frozenset[str]] = {
+    "local": frozenset(),
+    "ssh": frozenset(known_names(SSH_KEYS) | {"host"}),
+    "hpc": frozenset(known_names(HPC_KEYS)),
+}
 
 
 @dataclass(frozen=True)

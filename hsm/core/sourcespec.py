@@ -8,6 +8,7 @@ alone is the scheduler found on this machine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from hsm.core.settings import SourceConfig, SourceDefaults, source_config
@@ -28,6 +29,11 @@ class Entry:
 def _is_number(text: str) -> bool:
     """Plain ASCII digits (str.isdigit also takes '²' and other digits int() refuses)."""
     return text.isascii() and text.isdigit()
+
+
+# A field meant as a number that is not a positive whole one: `-1`, `+2`, `1.5`, `.5` (not a
+# dotted host address such as 10.0.0.5, which has more than one dot).
+_NUMBER_LIKE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 
 
 def _limit(text: str, entry: str) -> int:
@@ -52,7 +58,7 @@ def parse_spec(spec: str) -> list[Entry]:
             kind, rest = parts[0], parts[1:]
             if not rest:
                 entries.append(Entry(kind, None, None))
-            elif len(rest) == 1 and _is_number(rest[0]):
+            elif len(rest) == 1 and (_is_number(rest[0]) or _NUMBER_LIKE.match(rest[0])):
                 entries.append(Entry(kind, None, _limit(rest[0], text)))
             elif len(rest) == 1:
                 entries.append(Entry(kind, rest[0], None))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Iterator, Mapping
 
 from hsm.core.spec import Distribution, RandomSpec, SweepSpec, Values
@@ -205,6 +206,12 @@ def _parse_command(value: object, where: str) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise _bad(where, "command", f"expected a non-empty command template, got {_show(value)}")
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return value  # an unclosed quote: refused, with shlex's words, where the template is split
+    if not words or not words[0].strip():
+        raise _bad(where, "command", f"the first word, the program to run, is empty, got {_show(value)}")
     return value
 
 
@@ -265,10 +272,14 @@ def _check_name(name: object, path: str, where: str) -> None:
         raise _bad(where, f"{path}.{_key(name)}", f"parameter names must be strings, got {_show(name)} (quote it)")
     if not name:
         raise _bad(where, path, "empty parameter name")
+    if "\0" in name:
+        raise _bad(where, path, f"parameter name {name.split(chr(0))[0]!r}... holds a NUL character")
     if "=" in name or any(ch.isspace() for ch in name):
         raise _bad(where, path, f"parameter name {name!r} must not contain '=' or whitespace")
     if "" in name.split("."):
         raise _bad(where, path, f"parameter name {name!r} has an empty part between dots")
+    if name.startswith("-"):
+        raise _bad(where, path, f"parameter name {name!r} must not start with '-' (hsm writes the dashes argparse needs)")
 
 
 def _claim(name: str, key_path: str, where: str, seen: dict[str, str]) -> None:
