@@ -8,6 +8,7 @@ to one mapping of a config file.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,6 +185,23 @@ def string_or_list(value: Any, where: str) -> str | tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise bad(where, "expected a string or a list", value)
+
+
+# A memory amount as Slurm (32G, 4000M) and PBS (64gb, 512mb) write it.
+_MEMORY_OPTION = re.compile(r"(?:^|[\s:,])(?:--)?(mem|mem-per-cpu|mem-per-gpu|pmem|vmem)=([^\s:,]*)")
+_MEMORY = re.compile(r"^\d+(?:\.\d+)?(?:[KMGTPkmgtp][Bb]?|[Bb]|[Ww]|[KMGTkmgt][Ww])?$")
+
+
+def resources(value: Any, where: str) -> str | tuple[str, ...]:
+    """Job resources (a string or a list), with every memory amount in them readable by the
+    scheduler: sbatch refused `mem=lots` only at the first submit."""
+    text = string_or_list(value, where)
+    for item in [text] if isinstance(text, str) else list(text):
+        for name, amount in _MEMORY_OPTION.findall(item):
+            if not _MEMORY.match(amount):
+                raise BadInput(f"{where}: {name}={amount!r} is not an amount of memory (e.g. {name}=32G or "
+                               f"{name}=64gb)")
+    return text
 
 
 def mapping(value: Any, where: str) -> dict[str, Any]:

@@ -112,6 +112,8 @@ SETTING_CASES = {
     "disk_check_interval: x": ("compute: {disk_check_interval: x}", ("hsm_config.yaml", "disk_check_interval")),
     "result_collection_interval: x": ("compute: {result_collection_interval: x}",
                                       ("hsm_config.yaml", "result_collection_interval")),
+    "resources: --mem=lots": ("compute_sources: {c: {type: hpc, system: slurm, resources: '--mem=lots'}}",
+                              ("hsm_config.yaml", "compute_sources.c", "mem='lots'", "amount of memory")),
     "max_sweep_tasks: 0": ("compute: {max_sweep_tasks: 0}", ("hsm_config.yaml", "compute.max_sweep_tasks", "0")),
     "disk_floor_mb: -5": ("compute: {disk_floor_mb: -5}", ("hsm_config.yaml", "disk_floor_mb", "-5")),
     "auto_disable_unhealthy_sources: 'no'": ("distributed: {auto_disable_unhealthy_sources: 'no'}",

@@ -253,7 +253,7 @@ def test_disabling_a_source_by_hand_during_a_run_moves_its_waiting_tasks(project
 
 REFUSED_SETUPS = {
     "a partition that does not exist": ({"partition": "nosuchpartition"}, "Invalid partition name specified"),
-    "a memory sbatch cannot read": ({"resources": "--mem=lots"}, "Invalid --mem specification"),
+    "an option value sbatch cannot read": ({"resources": "--time=forever"}, "Invalid --time specification"),
 }
 
 
