@@ -15,7 +15,7 @@ from hsm import config_edit
 from hsm.commands.sources import Edit, check_known, edit_config, section_of, sweeps_using, unfinished_sweeps
 from hsm.config import ProjectConfig
 from hsm.core.keys import known_names
-from hsm.core.settings import HPC_KEYS, SOURCE_TYPES, SSH_KEYS
+from hsm.core.settings import HPC_KEYS, LOCAL_KEYS, SOURCE_TYPES, SSH_KEYS
 from hsm.errors import BadInput, HsmError
 from hsm.sweep import Sweep
 
@@ -117,7 +117,7 @@ def rebalance(sweep: Sweep, project: ProjectConfig) -> list[Any]:
 # --- adding and removing ---------------------------------------------------------------------------
 
 ALLOWED = {
-    "local": set(),
+    "local": known_names(LOCAL_KEYS),
     "ssh": known_names(SSH_KEYS) | {"host"},
     "hpc": known_names(HPC_KEYS),
 }
@@ -139,7 +139,13 @@ def new_source(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def add(project: ProjectConfig, name: str, kind: str, settings: dict[str, Any]) -> Path:
-    """Add a source to `compute_sources` in hsm_config.yaml (made when missing)."""
+    """Add a source to `compute_sources` in hsm_config.yaml (made when missing).
+
+    An ssh source added without a host is reached by its name (`host:` is written out, as the
+    config requires it).
+    """
+    if kind == "ssh" and not settings.get("host"):
+        settings = {**settings, "host": name}
     entry = new_source(kind, settings)
     written = edit_config(project, [lambda text, where: config_edit.add_source(text, name, entry, where)])
     assert written is not None  # a new entry always changes the text

@@ -210,12 +210,12 @@ def connection_checks(project: ProjectConfig, names: list[str] | None) -> list[s
 
 def source_for_spec(project: ProjectConfig, spec: str) -> SourceConfig:
     """The one source `ssh:NAME`, `hpc:NAME` or `local` names (an unconfigured ssh:HOST is ad hoc)."""
-    from hsm.sources.detect import detect_scheduler
+    from hsm.sources.detect import scheduler_of
 
     if "," in spec or spec.strip() == "all":
         raise BadInput(f"test: '{spec}': name one source, as ssh:NAME, hpc:NAME or local")
     try:
-        found = resolve(spec, project.sources, project.hpc.get("system") or detect_scheduler(),
+        found = resolve(spec, project.sources, scheduler_of(project),
                         project.source_defaults)
     except BadInput as exc:
         raise BadInput("test: " + str(exc).removeprefix("--sources: ")) from None

@@ -32,6 +32,10 @@ class Key:
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
 
+    def type_text(self) -> str:
+        """What the docs say the key takes: `kind` when given, else what its parser says."""
+        return self.kind or str(getattr(self.parse, "kind", "")) or _KINDS.get(getattr(self.parse, "__name__", ""), "")
+
 
 def bad(where: str, problem: str, value: Any) -> BadInput:
     """The one-line refusal: `WHERE: expected ..., got VALUE`."""
@@ -79,6 +83,7 @@ def whole(minimum: int | None = None, maximum: int | None = None) -> Parse:
         if not ok or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise bad(where, f"expected a whole number{_range(minimum, maximum)}", value)
         return int(value)
+    parse.kind = f"whole number{_range(minimum, maximum)}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -93,6 +98,7 @@ def number(minimum: float | None = None, maximum: float | None = None, above: fl
             low = f" above {above:g}" if above is not None else ""
             raise bad(where, f"expected a number{low}{_range(minimum, maximum)}", value)
         return float(value)
+    parse.kind = f"number{f' above {above:g}' if above is not None else ''}{_range(minimum, maximum)}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -120,6 +126,14 @@ def text(value: Any, where: str) -> str:
     return str(value).strip()
 
 
+def name_text(value: Any, where: str) -> str:
+    """A name such as a partition's: a string (a bare number is refused; quoted, it is a name)."""
+    if not isinstance(value, str) or not value.strip():
+        problem = "expected a name (write a number in quotes: '7')" if _is_number(value) else "expected a name"
+        raise bad(where, problem, value)
+    return value.strip()
+
+
 def path_text(value: Any, where: str) -> str:
     """A path or a name: a non-empty string."""
     if not isinstance(value, str) or not value.strip():
@@ -141,6 +155,7 @@ def choice(*allowed: str) -> Parse:
         if value not in allowed:
             raise bad(where, f"expected one of {', '.join(allowed)}", value)
         return str(value)
+    parse.kind = " or ".join(f"`{a}`" for a in allowed)  # type: ignore[attr-defined]
     return parse
 
 
@@ -151,6 +166,7 @@ def strings(what: str = "strings") -> Parse:
         if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
             raise bad(where, f"expected a list of {what}", value)
         return tuple(items)
+    parse.kind = f"list of {what}"  # type: ignore[attr-defined]
     return parse
 
 
@@ -211,3 +227,11 @@ def mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadInput(f"{where}: expected a mapping, got {type(value).__name__}")
     return value
+
+
+# How the docs name the type of a key read by each plain parser.
+_KINDS = {
+    "boolean": "true or false", "text": "string", "name_text": "name", "path_text": "path", "absolute_path": "absolute path",
+    "exit_codes": "list of exit codes", "port": "port number", "ssh_options": "list of Name=value",
+    "string_or_list": "string or list", "resources": "string or list", "mapping": "mapping",
+}

@@ -145,6 +145,9 @@ def _resolve_hpc(entry: Entry, configured: dict[str, SourceConfig], detected_sch
             source = _from_config(hpc[0], entry.limit)
         else:
             system = wanted_system or detected_scheduler
+            if system is None and defaults.no_cluster:
+                raise BadInput(f"--sources: '{entry.type}': no hpc source is configured "
+                               "and the project config says it has no cluster (hpc.system: local)")
             if system is None:
                 raise BadInput(f"--sources: '{entry.type}': no hpc source is configured "
                                "and neither sbatch nor qsub is on PATH")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hsm.config import ProjectConfig
 
 
 def detect_scheduler() -> str | None:
@@ -15,3 +19,13 @@ def detect_scheduler() -> str | None:
     if shutil.which("qsub"):
         return "pbs"
     return None
+
+
+def scheduler_of(project: ProjectConfig) -> str | None:
+    """The scheduler `--sources hpc` means: the config's `hpc.system`, else the one found on PATH.
+
+    `hpc.system: local` (the original HSM's word for a machine without a cluster) means none.
+    """
+    if project.source_defaults.no_cluster:
+        return None
+    return project.hpc.get("system") or detect_scheduler()

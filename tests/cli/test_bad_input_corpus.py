@@ -9,14 +9,18 @@ outputs directory). A case hsm does not handle yet carries `xfail: REASON` and m
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.cli.hsmproc import Project
+from tests.cli.hsmproc import Project, make_project
 from tests.cli.test_bad_input import assert_bad_input
 
 CORPUS = Path(__file__).with_name("bad_input_corpus.yaml")
@@ -75,14 +79,59 @@ def prepare(project: Project, case: dict[str, Any]) -> None:
         (project.root / relative).unlink()
 
 
+@dataclass
+class Outcome:
+    """What one case's command did: its result, and the project before and after."""
+
+    project: Project
+    before: dict[str, bytes]
+    result: subprocess.CompletedProcess
+    after: dict[str, bytes]
+
+
+def run_case(root: Path, case: dict[str, Any]) -> Outcome:
+    project = make_project(root)
+    try:
+        prepare(project, case)
+        before = snapshot(project.root)
+        result = project.hsm(*argv(case), input=case.get("stdin"), timeout=TIMEOUT)
+        return Outcome(project, before, result, snapshot(project.root))
+    finally:
+        project.stop_leftovers()
+
+
+@pytest.fixture(scope="module")
+def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome | BaseException]:
+    """Every selected case run once, on as many processes at a time as there are CPUs.
+
+    Each case has its own project directory, so the cases cannot see each other; running them
+    side by side only saves the time of the one-process-per-case CLI.
+    """
+    wanted = {item.callspec.id for item in request.session.items
+              if getattr(item, "originalname", "") == "test_bad_input_is_refused" and hasattr(item, "callspec")}
+    chosen = [c for c in CASES if c["name"] in wanted]
+    base = tmp_path_factory.mktemp("corpus")
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        futures = {c["name"]: pool.submit(run_case, base / f"case{i}" / "proj", c) for i, c in enumerate(chosen)}
+        return {name: _outcome(future) for name, future in futures.items()}
+
+
+def _outcome(future: Future) -> Outcome | BaseException:
+    """The case's outcome, or what went wrong setting it up or running it (raised by its own test)."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return exc
+
+
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
-def test_bad_input_is_refused(project: Project, case: dict[str, Any]) -> None:
-    prepare(project, case)
-    before = snapshot(project.root)
-    result = project.hsm(*argv(case), input=case.get("stdin"), timeout=TIMEOUT)
+def test_bad_input_is_refused(outcomes: dict[str, Outcome | BaseException], case: dict[str, Any]) -> None:
+    outcome = outcomes[case["name"]]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    result, before, after = outcome.result, outcome.before, outcome.after
     assert result.returncode == case["exit"], f"exit {result.returncode}, expected {case['exit']}: {result.stderr!r}"
     assert_bad_input(result, *case["words"])
-    after = snapshot(project.root)
     if case.get("setup") is None and after.get("sweeps/outputs") == b"<dir>" and not any(
             k.startswith("sweeps/outputs/") for k in after):
         del after["sweeps/outputs"]  # a fresh project may get an empty outputs directory
