@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any, Callable
 
 import click
 
+from hsm.cli.completion import complete_sweep_ids
 from hsm.config import ProjectConfig, load_project
 from hsm.core.settings import SourceConfig
 from hsm.core.sourcespec import resolve
-from hsm.sources.detect import detect_scheduler
+from hsm.sources.detect import scheduler_of
 from hsm.sweep import Sweep, resolve_sweep
 
 
@@ -40,17 +42,36 @@ def hsm_config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def sweep_argument(func: Callable[..., Any]) -> Callable[..., Any]:
     """SWEEP: a sweep id or directory; read from standard input when left out."""
-    return click.argument("sweep", required=False)(func)
+    return click.argument("sweep", required=False, shell_complete=complete_sweep_ids)(func)
 
 
 def project_for(hsm_config: Path | None) -> ProjectConfig:
-    """The project config named by --hsm-config, or the one found from here."""
-    return load_project(hsm_config)
+    """The project config named by --hsm-config, or the one found from here; its `logging:` applied."""
+    project = load_project(hsm_config)
+    apply_logging(project)
+    return project
+
+
+def apply_logging(project: ProjectConfig) -> None:
+    """Set hsm's standard-error logging from the config's `logging:` section.
+
+    -v, -vv and HSM_LOG_LEVEL win: they were asked for on this command line.
+    """
+    settings = project.logging
+    if not settings:
+        return
+    root = logging.getLogger()
+    if not os.environ.get("HSM_LOG_LEVEL") and root.level == logging.WARNING:
+        level = settings["level"] if settings["console_logging"] else "ERROR"
+        root.setLevel(level)
+    for handler in root.handlers:
+        handler.setFormatter(logging.Formatter(settings["format"]))
 
 
 def resolve_sources(project: ProjectConfig, spec: str) -> list[SourceConfig]:
     """The sources a `--sources` spec names, with their settings checked."""
-    return resolve(spec, project.sources, project.hpc.get("system") or detect_scheduler(), project.source_defaults)
+    return resolve(spec, project.sources, scheduler_of(project), project.source_defaults)
+
 
 
 def open_sweep(ref: str | None, hsm_config: Path | None) -> tuple[Sweep, ProjectConfig]:

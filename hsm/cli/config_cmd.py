@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -24,13 +25,15 @@ def config() -> None:
 
 
 @config.command()
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="Output format.")
 @hsm_config_option
-def show(hsm_config: Path | None) -> None:
+def show(fmt: str, hsm_config: Path | None) -> None:
     """Print the effective configuration, defaults filled in.
 
     Example:
 
-        hsm config show
+        hsm config show --format json | jq .compute
     """
     project = project_for(hsm_config)
     data = {
@@ -48,8 +51,44 @@ def show(hsm_config: Path | None) -> None:
             for s in project.sources.values()
         },
         "compute": project.compute,
+        "logging": dict(project.logging),
     }
-    click.echo(yaml_text(data), nl=False)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, default=_plain))
+    else:
+        click.echo(yaml_text(data), nl=False)
+
+
+def _plain(value: object) -> object:
+    """A tuple or other value YAML reads back as a list or a string."""
+    return list(value) if isinstance(value, (tuple, set)) else str(value)
+
+
+@config.command("set", context_settings={"ignore_unknown_options": True})
+@click.argument("key")
+@click.argument("value")
+@hsm_config_option
+def set_command(key: str, value: str, hsm_config: Path | None) -> None:
+    """Set KEY (dotted: section.key) to VALUE in hsm_config.yaml.
+
+    VALUE is read as YAML: 120 is a number, true a boolean, [0, 1] a list, anything else a
+    string. The new file is checked as every command loads it before it replaces the old one,
+    so a bad value or an unknown key is refused (exit 2) and the file is left as it was. Every
+    other line, comments included, stays as written.
+
+    Example:
+
+        hsm config set compute.health_check_interval 120
+    """
+    from hsm.commands.config_changes import set_key
+
+    project = project_for(hsm_config)
+    change = set_key(project, key, value)
+    if change.path is None:
+        note(f"{change.key} is already {value}: nothing to change")
+    else:
+        before = "(not set)" if change.before is None else change.before
+        note(f"✓ {change.key}: {before} → {change.after} ({shown_path(change.path)})")
 
 
 @config.command()
