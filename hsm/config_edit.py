@@ -284,4 +284,3 @@ def _checked(p: Parsed, new: str, change: Callable[[dict[str, Any]], Any]) -> st
         raise BadInput(f"{p.where}: this file's layout is one hsm cannot change safely; nothing was written "
                        "(make the change by hand)")
     return new
-

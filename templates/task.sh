@@ -63,6 +63,8 @@ write_status() {
   printf -v text 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
     "$q_task" "$attempt" "$q_source" "$q_host" "$$" "$pid_start" "$start"
   for line in "$@"; do text+=$line$'\n'; done
+  # GPU ids the runner gave this attempt (set with CUDA_VISIBLE_DEVICES, as a YAML list)
+  if [[ -n ${HSM_GPUS:-} ]]; then text+="gpus: $HSM_GPUS"$'\n'; fi
   if [[ $1 == "state: running" ]]; then printf -v pad '#%320s' ''; text+=$pad$'\n'; fi
   if { printf '%s' "$text" > "$tmp"; } 2>/dev/null && mv -f "$tmp" "$status_file"; then
     return 0

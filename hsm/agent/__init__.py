@@ -8,6 +8,7 @@ standard output (`main.py`). The local source calls the same actions in process.
 
     status.py    reading a task's status file, its mark, process identity, free disk
     runner.py    the detached runner that works through a source's queue
+    gpus.py      the GPU ids a runner shares out among its tasks, and what nvidia-smi lists
     probe.py     what a poll learns from status files (runner sources and job arrays)
     project.py   describing a project copy (git state or file digests)
     actions.py   the actions a caller asks for: home, state, start, poll, cancel, health, statuses

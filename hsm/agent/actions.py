@@ -5,7 +5,8 @@ mapping decoded from JSON) and returns (answer, exit code):
 
     home      the login's home directory (to resolve `~` in configured paths)
     state     the project copy's git state, or the sha256 of the listed files
-    start     check the project copy (when asked), queue a batch, start the runner
+    start     check the project copy (when asked), queue a batch (its `gpus: auto` read from
+              nvidia-smi -L here), start the runner
     poll      the runner's probe; a runner that is gone while tasks wait is started again
     cancel    queue a cancel batch and stop the running task wrappers
     revoke    take back attempts the runner has not started; say which had started
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
+from .gpus import resolve as resolve_gpus
 from .probe import probe, probe_statuses
 from .project import matches, project_state
 from .runner import revoke_attempts, stop_attempts
@@ -90,10 +92,11 @@ def action_start(req: dict[str, Any]) -> Answer:
         if not matches(expected, observed):
             return {"started": False, "observed": observed}, MISMATCH
     runner_dir = req["runner_dir"]
+    gpus = resolve_gpus(req["batch"])  # the machine that runs the tasks says which GPUs it has
     # The batch comes here, after the task files: a live runner never sees a task before its argv.
     write_batch(runner_dir, "submit", req["batch"])
     start_runner(runner_dir)
-    return {"started": True, "observed": observed}, 0
+    return {"started": True, "observed": observed, **gpus}, 0
 
 
 def action_poll(req: dict[str, Any]) -> Answer:

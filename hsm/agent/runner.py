@@ -6,7 +6,8 @@ A runner directory holds:
     task.sh        the rendered task wrapper (templates/task.sh)
     queue/         batch files written by `hsm submit` and `hsm cancel`, read in name order
     started        append-only: one line per task attempt before and after it is started
-                   (`S`, `P`), or taken back before it started (`R`, see `revoke_attempts`)
+                   (`S`, with the GPU ids it gets if any, and `P`), or taken back before it
+                   started (`R`, see `revoke_attempts`); GPU ids are shared out from it (gpus.py)
     runner.pid     "PID START" of the live runner (removed when it exits)
     runner.log     what the runner did
     lock           flock held by the live runner: at most one runner per directory
@@ -31,6 +32,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from .gpus import GpuBook, ids_text
 from .status import alive, free_kb, proc_start, read_status
 
 LINGER = 3.0  # seconds an idle runner waits for more work before it leaves
@@ -45,12 +47,16 @@ def _log(fh: Any, message: str) -> None:
 Started = Dict[Tuple[str, int], Optional[Tuple[int, int]]]
 
 
-def parse_started(lines: list[str], started: Started, revoked: set[tuple[str, int]]) -> None:
-    """Fold lines of a `started` file: S and P lines into `started`, R lines into `revoked`."""
+def parse_started(lines: list[str], started: Started, revoked: set[tuple[str, int]],
+                  gpus: GpuBook | None = None) -> None:
+    """Fold lines of a `started` file: S and P lines into `started` (an S line's GPU ids into
+    `gpus`), R lines into `revoked`."""
     for line in lines:
         parts = line.split()
         if len(parts) >= 3 and parts[0] == "S":
             started.setdefault((parts[1], int(parts[2])), None)
+            if gpus is not None and len(parts) >= 4:
+                gpus.note((parts[1], int(parts[2])), parts[3])
         elif len(parts) >= 5 and parts[0] == "P":
             started[(parts[1], int(parts[2]))] = (int(parts[3]), int(parts[4]))
         elif len(parts) >= 3 and parts[0] == "R":
@@ -126,6 +132,7 @@ class Runner:
         self.started_fh = open(runner_dir / "started", "a+", encoding="utf-8")  # noqa: SIM115
         self.started: Started = {}
         self.started_read = 0  # how far `started` has been read
+        self.gpus = GpuBook()  # the GPU ids of the latest batch, and which attempts hold which
         self.catch_up()
 
     def catch_up(self) -> None:
@@ -134,7 +141,7 @@ class Runner:
         text = self.started_fh.read()
         complete = text[: text.rfind("\n") + 1]
         self.started_read += len(complete.encode("utf-8"))
-        parse_started(complete.splitlines(), self.started, self.revoked)
+        parse_started(complete.splitlines(), self.started, self.revoked, self.gpus)
 
     def acquire(self) -> bool:
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -180,6 +187,7 @@ class Runner:
                 self.max_parallel = max(1, int(batch["max_parallel"]))
             if isinstance(batch.get("disk"), dict):
                 self.disk = {k: int(v) for k, v in batch["disk"].items()}
+            self.gpus.configure(batch)
             tasks_dir = batch.get("tasks_dir", "")
             if tasks_dir:
                 self.tasks_dir = tasks_dir
@@ -213,13 +221,18 @@ class Runner:
         fcntl.flock(self.started_fh.fileno(), fcntl.LOCK_EX)
         try:
             self.catch_up()
+            held = self.gpus.held(self.started) if self.gpus.gpus else []
             while self.pending and len(self.running) + len(chosen) < self.max_parallel:
                 task, attempt, task_dir, env = self.pending.popleft()
                 key = (task, attempt)
                 if key in self.started or key in self.revoked:
                     continue
+                ids = self.gpus.take(key, held) if self.gpus.gpus else ()
+                if ids is None:  # too few GPU ids free: it waits for a task to end
+                    self.pending.appendleft((task, attempt, task_dir, env))
+                    break
                 # Written before the start, so a restarted runner never starts it again.
-                self.started_fh.write(f"S {task} {attempt}\n")
+                self.started_fh.write(f"S {task} {attempt}{' ' + ids_text(ids) if ids else ''}\n")
                 self.started[key] = None
                 chosen.append((task, attempt, task_dir, env))
             self.started_fh.flush()
@@ -236,6 +249,7 @@ class Runner:
                     os.makedirs(os.path.join(task_dir, sub), exist_ok=True)
                 # The environment of the command that submitted the attempt, when it sent one.
                 env = dict(env if env is not None else os.environ)
+                self.gpus.environment((task, attempt), env)
                 if self.disk:
                     # The wrapper checks this figure against its minimum instead of running df,
                     # and leaves the watching of the floor to this runner.
@@ -251,6 +265,7 @@ class Runner:
                 )
             except OSError as exc:
                 _log(self.log, f"could not start {task} attempt {attempt}: {exc}")
+                self.gpus.release((task, attempt))
                 continue
             start = proc_start(proc.pid) or 0
             self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}\n")

@@ -60,6 +60,9 @@ def read_status(path: Path) -> dict[str, Any] | None:
 
 
 def _scalar(value: str) -> Any:
+    if len(value) >= 2 and value[0] == "[" and value[-1] == "]":  # a flat list, e.g. `gpus: [0, 1]`
+        inner = value[1:-1].strip()
+        return [_scalar(item.strip()) for item in inner.split(",")] if inner else []
     if len(value) >= 2 and value[0] == value[-1] == "'":
         return value[1:-1].replace("''", "'")
     if value in ("null", "~", ""):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from hsm.core.gpus import check_gpu_settings, check_hpc_gpus, gpu_ids
 from hsm.core.hostpaths import login_relative, resolve_remote
 from hsm.core.keys import (
     Key,
@@ -25,6 +26,7 @@ from hsm.core.keys import (
     choice,
     exit_codes,
     known_names,
+    name_text,
     number,
     path_text,
     port,
@@ -92,6 +94,20 @@ CONNECTION_KEYS = (
     Key("compression", boolean, False, "compress ssh and rsync traffic"),
 )
 
+# --- GPUs of a local or SSH source (see hsm/core/gpus.py) ----------------------------------------
+
+GPU_KEYS = (
+    Key("gpus", gpu_ids, None,
+        "GPU ids shared out among the tasks, each to one running task at a time, in CUDA_VISIBLE_DEVICES: "
+        "a list such as [0, 1] (or GPU-/MIG- UUIDs), or auto, what nvidia-smi -L lists where the tasks run "
+        "(no GPUs without nvidia-smi)",
+        kind="list of GPU ids, or auto"),
+    Key("gpus_per_task", whole(1), 1,
+        "GPU ids each task gets; at most len(gpus) // gpus_per_task tasks run at once",
+        kind="whole number >= 1"),
+)
+LOCAL_KEYS = GPU_KEYS  # a local source's settings
+
 SSH_KEYS = (
     *CONNECTION_KEYS,
     Key("project_dir", path_text, None, "the project's copy on the host (default: the same path as here)"),
@@ -101,6 +117,7 @@ SSH_KEYS = (
     Key("sync", choice("push", "verify"), "push", "push the project before a submit, or only verify the copy"),
     Key("sync_excludes", strings("rsync patterns"), (), "paths a push leaves out (rsync patterns)"),
     Key("cleanup_remote_on_success", boolean, False, "remove a completed task's dir on the host once it is home"),
+    *GPU_KEYS,
 )
 
 
@@ -135,6 +152,8 @@ class SshSettings:
     sync_mode: str
     sync_excludes: tuple[str, ...]
     cleanup_remote_on_success: bool
+    gpus: str | tuple[int | str, ...] | None = None  # the ids, "auto" or None (see hsm/core/gpus.py)
+    gpus_per_task: int = 1
 
     def needs_home(self) -> bool:
         """True when a configured path is relative to the login's home (`~/x` or `x`)."""
@@ -167,6 +186,7 @@ def read_ssh(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
     if not isinstance(host, str) or not host.strip():
         raise bad(f"{where}: host", "expected a host name", host)
     values = read_keys(SSH_KEYS, merged, where)
+    check_gpu_settings(values, merged, where)
     return SshSettings(
         name=name,
         connection=read_connection(check_host(host, f"{where}: host"), values),
@@ -177,6 +197,8 @@ def read_ssh(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
         sync_mode=values["sync"],
         sync_excludes=values["sync_excludes"],
         cleanup_remote_on_success=values["cleanup_remote_on_success"],
+        gpus=values["gpus"],
+        gpus_per_task=values["gpus_per_task"],
     )
 
 
@@ -219,7 +241,7 @@ HPC_KEYS = (
     *CONNECTION_KEYS,
     Key("project_dir", absolute_path, None, "the project on the cluster (login host only)"),
     Key("sweeps_dir", absolute_path, None, "where sweep dirs go on the cluster (login host only)"),
-    Key("queue", text, None, "the partition or queue", aliases=("partition", "default_queue")),
+    Key("queue", name_text, None, "the partition or queue", aliases=("partition", "default_queue")),
     Key("default_walltime", text, None, "the jobs' time limit", aliases=("walltime",)),
     Key("default_resources", resources, None, "resources of each job, e.g. nodes=1:ntasks=4:mem=8GB",
         aliases=("resources",)),
@@ -235,6 +257,9 @@ HPC_KEYS = (
         "seconds a finished job's exit code is awaited from accounting that does not list it yet"),
     Key("extra_directives", strings(), (), "more scheduler options, one per item, as directives"),
     Key("command_timeout", number(minimum=1), 60.0, "seconds a scheduler command may take"),
+    Key("gpus_per_task", whole(1), None,
+        "GPUs each task's job asks the scheduler for: --gpus-per-task on Slurm (pbs: ask in default_resources)",
+        kind="whole number >= 1"),
 )
 
 
@@ -259,6 +284,7 @@ class HpcSettings:
     accounting_grace: float
     extra_directives: tuple[str, ...]
     command_timeout: float
+    gpus_per_task: int | None = None
 
 
 def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, where: str | None = None) -> HpcSettings:
@@ -268,6 +294,7 @@ def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
     merged = {**canonical(HPC_KEYS, defaults.hpc), **canonical(HPC_KEYS, options)}
     values = read_keys(HPC_KEYS, merged, where)
     check_hpc_values(values, options, where)
+    check_hpc_gpus(values["system"], values["gpus_per_task"], options, where)
     connection = None
     if values["host"]:
         if values["system"] is None:
@@ -286,6 +313,7 @@ def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
         dependency=values["dependency"], timeout_warning=values["timeout_warning"],
         lost_grace=values["lost_grace"], accounting_grace=values["accounting_grace"],
         extra_directives=values["extra_directives"], command_timeout=values["command_timeout"],
+        gpus_per_task=values["gpus_per_task"],
     )
 
 
@@ -293,15 +321,25 @@ def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
 
 # The settings each type of source has, beside type, enabled and its cap on parallel tasks.
 SOURCE_KEYS: dict[str, frozenset[str]] = {
-    "local": frozenset(),
+    "local": frozenset(known_names(LOCAL_KEYS)),
     "ssh": frozenset(known_names(SSH_KEYS) | {"host"}),
-    "hpc": frozenset(known_names(HPC_KEYS)),
+    "hpc": frozenset(known_names(HPC_KEYS) | {"gpus"}),  # gpus: refused by read_hpc, saying why
 }
 
 
 @dataclass(frozen=True)
 class LocalSettings:
-    """A local source has no settings of its own yet (its cap is max_parallel)."""
+    """A local source's settings beside its cap on parallel tasks (max_parallel): its GPUs."""
+
+    gpus: str | tuple[int | str, ...] | None = None  # the ids, "auto" or None (see hsm/core/gpus.py)
+    gpus_per_task: int = 1
+
+
+def read_local(options: Mapping[str, Any], where: str) -> LocalSettings:
+    """Check a local source's settings; BadInput names `where` and the key."""
+    values = read_keys(LOCAL_KEYS, options, where)
+    check_gpu_settings(values, options, where)
+    return LocalSettings(gpus=values["gpus"], gpus_per_task=values["gpus_per_task"])
 
 
 Settings = Union[LocalSettings, SshSettings, HpcSettings]
@@ -314,6 +352,7 @@ class SourceDefaults:
     ssh: Mapping[str, Any] = field(default_factory=dict)
     hpc: Mapping[str, Any] = field(default_factory=dict)
     cleanup_remote_on_success: bool | None = None  # from `result_collection:`
+    no_cluster: bool = False  # `hpc.system: local`: the project says it has no cluster
 
 
 @dataclass(frozen=True)
@@ -340,7 +379,7 @@ def read_settings(name: str, kind: str, options: Mapping[str, Any], defaults: So
     if kind == "hpc":
         return read_hpc(name, options, defaults, where)
     if kind == "local":
-        return LocalSettings()
+        return read_local(options, where or f"source '{name}'")
     raise BadInput(f"source '{name}': type {kind!r} is not a source type (expected one of {', '.join(SOURCE_TYPES)})")
 
 
@@ -348,6 +387,9 @@ def source_config(name: str, kind: str, max_parallel: int, options: Mapping[str,
                   enabled: bool = True, where: str | None = None) -> SourceConfig:
     """A source with its settings checked; `where` names it in messages (default: the source)."""
     settings = read_settings(name, kind, options, defaults, where)
+    gpus = getattr(settings, "gpus", None)
+    if isinstance(gpus, tuple):  # a list of ids: no more tasks at once than there are GPU slots
+        max_parallel = max(1, min(max_parallel, len(gpus) // getattr(settings, "gpus_per_task", 1)))
     return SourceConfig(name, kind, max_parallel, settings, dict(options), enabled)
 
 

@@ -13,10 +13,14 @@ number of tasks:
     cancel   one `cancel` call: a cancel batch, and a signal to every running wrapper
     revoke   one `revoke` call: attempts not started yet are marked so the runner never starts them
     health   one `health` call: free disk, load, memory
+
+A source with `gpus` sends them with each batch; the runner gives each task its own ids
+(`hsm.agent.gpus`), and the wrapper records them in the task's status.yaml.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import shlex
 from pathlib import Path, PurePosixPath
@@ -24,12 +28,18 @@ from typing import Any, Protocol
 
 from hsm import store
 from hsm.agent import actions as agent_actions
+from hsm.config import ProjectConfig
+from hsm.core.gpus import task_slots
 from hsm.core.health import classify_health
+from hsm.core.settings import SourceConfig
 from hsm.errors import SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.remote_agent import CALL_TIMEOUT
 from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef
 from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
+from hsm.sweep import Sweep
+
+log = logging.getLogger(__name__)
 
 
 class AgentTransport(Protocol):
@@ -95,6 +105,14 @@ class RunnerSource(Source):
     """Tasks run on one host, at most `max_parallel` at once, by a runner that outlives hsm."""
 
     transport: AgentTransport
+
+    def __init__(self, config: SourceConfig, sweep: Sweep, project: ProjectConfig) -> None:
+        super().__init__(config, sweep, project)
+        self.gpus = getattr(config.settings, "gpus", None)  # the ids, "auto" or None
+        self.gpus_per_task = int(getattr(config.settings, "gpus_per_task", 1))
+        slots = task_slots(self.gpus, self.gpus_per_task)
+        if slots is not None:  # never more tasks at once than the GPU ids go round
+            self.max_parallel = min(self.max_parallel, slots)
 
     # --- where things are ---------------------------------------------------------------------
 
@@ -168,12 +186,23 @@ class RunnerSource(Source):
             "max_parallel": self.max_parallel,
             "disk": disk_watch(self.sweep),
             "tasks": [[t.id, t.attempt] for t in tasks],
+            # The runner shares these out (None: tasks start without CUDA_VISIBLE_DEVICES).
+            "gpus": list(self.gpus) if isinstance(self.gpus, tuple) else self.gpus,
+            "gpus_per_task": self.gpus_per_task,
         }
+
+    def note_gpus(self, answer: dict[str, Any]) -> None:
+        """Say (at -v) when `gpus: auto` found no GPUs where the tasks run: they run as without `gpus`."""
+        if "gpus" in answer and not answer["gpus"]:
+            why = "no nvidia-smi" if not answer.get("nvidia_smi") else "nvidia-smi -L lists no GPUs"
+            log.info("source '%s': gpus: auto: %s on %s; its tasks run without GPUs", self.name, why,
+                     self.transport.where)
 
     def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
         self.stage(tasks)
-        self.call("start", {"project_dir": self.host_project(), "runner_dir": self.host_runner(),
-                            "batch": self.batch(tasks)})
+        _, answer = self.call("start", {"project_dir": self.host_project(), "runner_dir": self.host_runner(),
+                                        "batch": self.batch(tasks)})
+        self.note_gpus(answer)
         return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
 
     # --- poll, cancel, health -----------------------------------------------------------------

@@ -214,6 +214,7 @@ class SshSource(RunnerSource):
         if code == agent_actions.MISMATCH:
             diff = sync.diff_states(expected or {}, answer["observed"])
             raise sync.SyncMismatch(sync.mismatch_message(self.name, self.target.host, project_dir, diff))
+        self.note_gpus(answer)
         return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
 
     # --- collect ----------------------------------------------------------------------------

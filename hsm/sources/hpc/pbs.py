@@ -34,6 +34,9 @@ FINAL: dict[str, tuple[str, str | None]] = {}
 
 def directives(job: JobSpec) -> list[str]:
     """The `#PBS` lines of one chunk's job script (the array range goes on the command line)."""
+    if job.gpus_per_task:  # (a pbs source's config refuses it; this is one whose scheduler was found on PATH)
+        raise ValueError("gpus_per_task: not supported on pbs sources (ask for GPUs in default_resources, "
+                         "e.g. select=1:ncpus=4:ngpus=2)")
     lines = [f"-N {job.name}", "-r n"]
     if job.queue:
         lines.append(f"-q {job.queue}")

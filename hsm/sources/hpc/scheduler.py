@@ -32,6 +32,7 @@ class JobSpec:
     timeout_warning: int = 0
     extra: tuple[str, ...] = ()
     dependency: tuple[str, ...] = ()
+    gpus_per_task: int | None = None  # GPUs each array element asks for (`gpus_per_task`)
 
 
 def array_spec(size: int, throttle: int | None) -> str:

@@ -129,7 +129,17 @@ def directives(job: JobSpec) -> list[str]:
         opts.append(f"--time={job.walltime}")
     opts += resource_options(job.resources)
     opts += job.extra
+    opts += gpu_options(job.gpus_per_task, opts)
     return [_directive(o) for o in opts]
+
+
+def gpu_options(per_task: int | None, given: list[str]) -> list[str]:
+    """`--gpus-per-task=N`, with the task count sbatch then wants (one: an array element is one
+    task), unless the other options give one."""
+    if not per_task:
+        return []
+    counted = any(o.startswith(("--ntasks=", "--gpus=", "-n")) for o in given)
+    return [f"--gpus-per-task={per_task}", *([] if counted else ["--ntasks=1"])]
 
 
 def submit_argv(script: str, job: JobSpec) -> list[str]:

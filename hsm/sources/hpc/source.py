@@ -187,6 +187,7 @@ class HpcSource(Source):
                 resources=self.cfg.resources,
                 timeout_warning=self.cfg.timeout_warning,
                 extra=self.cfg.extra_directives,
+                gpus_per_task=self.cfg.gpus_per_task,
             )
             base = self.sweep.paths.chunk(key)
             task_list, job_script = Path(f"{base}.tasks"), Path(f"{base}.sh")
