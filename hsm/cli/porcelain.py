@@ -1,4 +1,4 @@
-"""The porcelain over the steps: run, status, cancel."""
+"""The porcelain over the steps: status, cancel, complete, sync, and the driver `hsm run` shares (hsm.cli.run_cmd)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import click
 from hsm import sync
 from hsm.cli import status_cmd
 from hsm.cli.common import Seconds, hsm_config_option, note, open_sweep, project_for, resolve_sources, shown_path
+from hsm.cli.completion import complete_source_specs, complete_sweep_ids
 from hsm.cli.live import LiveView
-from hsm.cli.render import duration_text, plan_text, progress_line, summary_table
+from hsm.cli.render import duration_text, progress_line, summary_table
 from hsm.cli.steps import (
-    dependency_option,
     no_verify_sync_option,
     report_poll,
     report_submit,
@@ -27,12 +27,11 @@ from hsm.commands import aggregate as aggregate_cmd
 from hsm.commands import assign as assign_cmd
 from hsm.commands import cancel as cancel_cmd
 from hsm.commands import complete as complete_cmd
-from hsm.commands import expand as expand_cmd
 from hsm.commands import failover
 from hsm.commands import run as run_cmd
 from hsm.commands import sync as sync_cmd
 from hsm.commands.poll import PollSummary
-from hsm.core.settings import SourceConfig, from_index, source_config
+from hsm.core.settings import SourceConfig, from_index
 from hsm.errors import BadInput, HsmError
 from hsm.sweep import Sweep
 
@@ -172,84 +171,21 @@ allow_degraded_option = click.option(
     help="Start even when a source does not answer: run on the others, take it in if it recovers.")
 
 
-@click.command()
-@click.option("--config", "config", type=click.Path(path_type=Path), help="Sweep config (default: sweeps/sweep_config.yaml).")
-@sources_option(required=False)
-@click.option("--max-tasks", type=int, help="Run only the first N combinations.")
-@click.option("--count-only", is_flag=True, help="Print the number of combinations and stop.")
-@click.option("--dry-run", is_flag=True, help="Print the parameter table and the plan; run nothing.")
-@click.option("--poll-interval", type=Seconds(min=0.05), default=10.0, show_default=True,
-              help="Longest wait in seconds between two polls (shorter while tasks are finishing).")
-@click.option("--outputs", type=click.Path(file_okay=False, path_type=Path), help="Where sweep dirs go.")
-@click.option("--sweep-id", help="Name of the new sweep dir.")
-@click.option("--resume", "resume", metavar="SWEEP", help="Drive an existing sweep to completion instead of expanding a new one.")
-@allow_degraded_option
-@no_progress_option
-@no_verify_sync_option
-@dependency_option
-@hsm_config_option
-def run(config: Path | None, sources_spec: str | None, strategy: str | None, seed: int | None, parallel_limit: int | None,
-        max_tasks: int | None, count_only: bool, dry_run: bool, poll_interval: float, outputs: Path | None,
-        sweep_id: str | None, resume: str | None, allow_degraded: bool, no_progress: bool, no_verify_sync: bool,
-        dependency: str | None, hsm_config: Path | None) -> None:
-    """Run a sweep to completion: expand, assign, submit, then poll until every task is final.
+def short_names(**shorts: str) -> Callable[[Any], Any]:
+    """Give options declared elsewhere a short name, as the original HSM had them:
+    `@short_names(sources_spec="-s")` above `@sources_option()` makes `-s, --sources`."""
 
-    Exits 0 when every task completed, 1 when any failed. Ctrl-C stops only this driver:
-    the tasks go on, and `hsm run --resume SWEEP` picks the sweep up again.
+    def decorate(func: Any) -> Any:
+        for param in getattr(func, "__click_params__", []):
+            if param.name in shorts and shorts[param.name] not in param.opts:
+                param.opts.insert(0, shorts[param.name])
+        return func
 
-    Example:
-
-        hsm run --config sweeps/sweep_config.yaml --sources local:4
-    """
-    project = project_for(hsm_config)
-
-    def using_config() -> None:
-        # Said once the inputs are known to be good: a refusal is one line, nothing more.
-        if project.path is not None:
-            note(f"✓ Using HSM config: {shown_path(project.path)}")
-
-    if resume:
-        if config is not None:
-            raise BadInput("--resume: give either --config or --resume, not both")
-        sweep, project = open_sweep(resume, hsm_config)
-        project = with_sync_check(project, no_verify_sync)
-        sources = _sources_for(sweep, project, sources_spec, parallel_limit)
-        down = _check_sync(project, sources, allow_degraded)
-        using_config()
-    else:
-        project = with_sync_check(project, no_verify_sync)
-        config = config or project.root / "sweeps" / "sweep_config.yaml"
-        plan = expand_cmd.plan(config, project, max_tasks)
-        if sweep_id is not None:
-            expand_cmd.check_sweep_id(sweep_id)
-        if count_only:
-            click.echo(f"Total parameter combinations: {plan.tasks}")
-            return
-        sources = assign_cmd.cap_sources(
-            resolve_sources(project, "local" if sources_spec is None else sources_spec),
-            parallel_limit,
-        )
-        if dry_run:
-            click.echo(plan_text(plan, sources))
-            return
-        assign_cmd.check_paths(outputs or project.outputs_dir, sources)
-        down = _check_sync(project, sources, allow_degraded)
-        using_config()
-        path = expand_cmd.expand(plan, project, outputs or project.outputs_dir, sweep_id)
-        sweep = Sweep.open(path)
-        note(f"Sweep {sweep.id}: {plan.tasks} tasks in {shown_path(path)}")
-    if dependency:
-        # Kept with the hpc sources in the sweep, so every submit of this run passes it on.
-        sources = [source_config(s.name, s.type, s.max_parallel, {**s.options, "dependency": dependency},
-                                 project.source_defaults) if s.type == "hpc" else s for s in sources]
-    if sources:
-        assign_cmd.assign(sweep, sources, strategy or project.strategy, seed)
-    _start_degraded(sweep, project, down)
-    _drive_and_report(sweep, project, poll_interval, sources, strategy, no_progress)
+    return decorate
 
 
 @click.command()
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @hsm_config_option
 def cancel(sweep: str | None, hsm_config: Path | None) -> None:
     """Stop every task of a sweep on every source; unstarted tasks never start.
@@ -269,11 +205,12 @@ def cancel(sweep: str | None, hsm_config: Path | None) -> None:
 
 
 @click.command()
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
+@short_names(sources_spec="-s", parallel_limit="-p")
 @sources_option(required=False)
 @click.option("--retry-failed", is_flag=True, help="Run failed tasks again too (as new attempts).")
 @click.option("--tasks", "tasks", metavar="RANGE", help="Only these tasks: task_050:task_100, or 7,9,12:15.")
-@click.option("--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
+@click.option("-d", "--dry-run", is_flag=True, help="List the tasks that would run; change nothing.")
 @click.option("--poll-interval", type=Seconds(min=0.05), default=10.0, show_default=True,
               help="Longest wait in seconds between two polls.")
 @allow_degraded_option
@@ -311,7 +248,7 @@ def complete(sweep: str | None, sources_spec: str | None, strategy: str | None, 
 
 
 @click.command("sync")
-@click.option("--target", "target", required=True, metavar="SPEC",
+@click.option("--target", "target", required=True, metavar="SPEC", shell_complete=complete_source_specs,
               help="The SSH source(s): ssh:NAME, NAME, a comma-separated list, or 'all'.")
 @click.option("--force", is_flag=True, help="Push even to a source with `sync: verify`, and do not fail on what still differs.")
 @hsm_config_option
@@ -346,4 +283,4 @@ def sync_command(target: str, force: bool, hsm_config: Path | None) -> None:
         raise HsmError(f"{len(differ)} of the project copies differ: " + ", ".join(r.name for r in differ))
 
 
-COMMANDS = (run, status_cmd.status, cancel, complete, sync_command)
+COMMANDS = (status_cmd.status, cancel, complete, sync_command)

@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shlex
 import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hsm import __version__, store
+from hsm import __version__, hydra_sweeps, store
 from hsm.agent.status import alive, proc_start
 from hsm.clock import log_stamp, now_iso
 from hsm.config import ProjectConfig
@@ -29,35 +31,54 @@ MAX_SWEEP_ID = 100  # a file name holds 255 bytes; the temp dir it is built in a
 
 
 def load_sweep_config(path: Path) -> tuple[SweepSpec, Any]:
-    """Read and check a sweep-config file; the spec and the data as loaded."""
+    """Read and check a sweep-config file; the spec and the data as loaded.
+
+    Values in Hydra's sweep syntax (`range(1,5)`) are read with Hydra's grammar.
+    """
     data = store.read_yaml_strict(path)
-    return parse_sweep_config(data, str(path)), data
+    return parse_sweep_config(data, str(path), hydra_sweeps.parse_value), data
 
 
 @dataclass(frozen=True)
 class Plan:
     """What an expand would create."""
 
-    config_path: Path
+    config_path: Path | None  # None: the command-line overrides alone make the sweep
     spec: SweepSpec
     raw_text: str
     total: int
     tasks: int
     arg_style: str
+    overrides: tuple[str, ...] = ()
 
     def describe(self) -> list[tuple[str, str]]:
         """Rows of the parameter table."""
         return self.spec.describe()
 
+    def origin(self) -> str:
+        """Where the sweep comes from: the config file, its overrides, or both."""
+        words = f"overrides {shlex.join(self.overrides)}" if self.overrides else ""
+        if self.config_path is None:
+            return f"the command-line {words}"
+        return f"{self.config_path} with {words}" if words else str(self.config_path)
 
-def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Plan:
-    """Read and check a sweep config against the project; nothing is written."""
+
+def plan(config_path: Path | None, project: ProjectConfig, max_tasks: int | None, overrides: Sequence[str] = ()) -> Plan:
+    """Read and check a sweep config (and command-line overrides) against the project; nothing is written.
+
+    The overrides' parameters join the config's grid, replacing any the config gives
+    (`SweepSpec.overridden`); with no config they alone make the sweep.
+    """
     if max_tasks is not None and max_tasks < 1:
         raise BadInput(f"--max-tasks: expected a positive number, got {max_tasks}")
-    spec, data = load_sweep_config(config_path)
-    where = str(config_path)
-    command.check_no_nul(data, where)
+    spec, raw_text = _read(config_path, tuple(overrides))
+    where = str(config_path) if config_path is not None else "the command-line overrides"
     arg_style = spec.arg_style or project.arg_style
+    if arg_style == "argparse":
+        for name in spec.parameter_names():
+            if name.startswith(("+", "~")):
+                raise BadInput(f"{where}: parameter {name!r}: +, ++ and ~ are Hydra's; this sweep passes argparse "
+                               "options (arg_style: argparse)")
     uses_script = True
     if spec.command is not None:
         tokens = command.parse_template(spec.command, spec.parameter_names(), f"{where}: command")
@@ -76,7 +97,26 @@ def plan(config_path: Path, project: ProjectConfig, max_tasks: int | None) -> Pl
             raise BadInput(f"{origin}: paths.training_script: {script}: no such file")
     total = spec.count()
     _check_size(total, max_tasks, int(project.compute.get("max_sweep_tasks", 1_000_000)), where)
-    return Plan(config_path, spec, config_path.read_text(encoding="utf-8"), total, min(total, max_tasks or total), arg_style)
+    return Plan(config_path, spec, raw_text, total, min(total, max_tasks or total), arg_style, tuple(overrides))
+
+
+def _read(config_path: Path | None, overrides: tuple[str, ...]) -> tuple[SweepSpec, str]:
+    """The sweep and the text kept as its sweep_config.yaml: the config as given, with the
+    overrides in a comment at its end; with no config, a config written from the overrides."""
+    entries = hydra_sweeps.parse_overrides(overrides) if overrides else ()
+    if config_path is None:
+        if not entries:
+            raise BadInput("no sweep config and no overrides: give a sweep config or key=value overrides")
+        grid = {name: list(values) for name, values in entries}
+        header = f"# The sweep of the command-line overrides: {shlex.join(overrides)}\n"
+        return SweepSpec(grid=entries), header + store.yaml_text({"grid": grid})
+    spec, data = load_sweep_config(config_path)
+    command.check_no_nul(data, str(config_path))
+    text = config_path.read_text(encoding="utf-8")
+    if not entries:
+        return spec, text
+    note = f"# Command-line overrides, which take precedence over the above: {shlex.join(overrides)}\n"
+    return spec.overridden(entries), text + ("" if text.endswith("\n") or not text else "\n") + note
 
 
 def _check_size(total: int, max_tasks: int | None, limit: int, where: str) -> None:
@@ -129,7 +169,7 @@ def _metadata(p: Plan, project: ProjectConfig, sweep_id: str, width: int) -> dic
         "sweep_id": sweep_id,
         "created": now_iso(),
         "hsm_version": __version__,
-        "config_file": str(p.config_path),
+        "config_file": str(p.config_path) if p.config_path is not None else None,
         "project_root": str(project.root),
         "hsm_config": str(project.path) if project.path else None,
         "python_interpreter": project.python_interpreter,
@@ -145,6 +185,7 @@ def _metadata(p: Plan, project: ProjectConfig, sweep_id: str, width: int) -> dic
         "metadata": p.spec.metadata,
         "defaults": p.spec.defaults,
         "compute": project.compute,
+        **({"overrides": list(p.overrides)} if p.overrides else {}),
     }
 
 
@@ -170,7 +211,7 @@ def _build(tmp: Path, p: Plan, project: ProjectConfig, sweep_id: str) -> None:
     index = {"sweep_id": sweep_id, "sources": {}, "tasks": tasks}
     (tmp / "task_mapping.yaml").write_text(store.index_text(index), encoding="utf-8")
     (tmp / "logs" / "sweep.log").write_text(
-        f"[{log_stamp()}] INFO - expand: {p.tasks} tasks ({p.total} combinations) from {p.config_path}\n", encoding="utf-8"
+        f"[{log_stamp()}] INFO - expand: {p.tasks} tasks ({p.total} combinations) from {p.origin()}\n", encoding="utf-8"
     )
 
 

@@ -1,18 +1,26 @@
 """A sweep as hsm understands it: its parameters, how many combinations, and each of them (pure).
 
-`hsm.core.sweepconfig` builds a SweepSpec from what a sweep-config file holds.
+`hsm.core.sweepconfig` builds a SweepSpec from what a sweep-config file holds; `overridden`
+adds the sweeps given on the command line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random as _random
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Values = tuple[object, ...]
 Row = tuple[tuple[str, ...], Values]  # (names, values) of one paired row or random sample
+
+# Hydra's functions that make a sweep (`tag`, `sort` and `shuffle` wrap one); `str(...)`,
+# `int(...)` and any other name are no sweep, so such a string stays a string.
+HYDRA_SWEEP_FUNCTIONS = ("choice", "range", "interval", "tag", "sort", "shuffle", "glob")
+SWEEP_CALL = re.compile(rf"\s*(?:{'|'.join(HYDRA_SWEEP_FUNCTIONS)})\s*\(")
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,49 @@ class Distribution:
         if self.kind == "choice":
             return f"choice of {_plural(len(self.values), 'value')}"
         return f"{self.kind}({self.low!r}, {self.high!r})"
+
+
+def is_sweep_text(value: object) -> bool:
+    """True for a string written as a call of one of Hydra's sweep functions, `range(1,5)`."""
+    return isinstance(value, str) and bool(SWEEP_CALL.match(value)) and value.rstrip().endswith(")")
+
+
+@dataclass(frozen=True)
+class HydraSweep:
+    """A value in Hydra's sweep syntax, as a SweepParser read it.
+
+    `choice` and `range` enumerate `values`; `interval` is the continuous range [low, high],
+    sampled on a log scale when tagged `log` (`tag(log, interval(1e-4, 1e-1))`).
+    """
+
+    kind: str
+    values: Values = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+
+    def grid_values(self) -> Values:
+        """The values to sweep over; ValueError (the problem) for an interval or no values."""
+        if self.kind == "interval":
+            raise ValueError("is a continuous interval, not a list of values: sample it under random:")
+        if not self.values:
+            raise ValueError("gives no values")
+        return self.values
+
+    def discrete(self) -> Distribution:
+        """A random pick among the values: `int` for a range of consecutive ints, else `choice`."""
+        values = self.grid_values()
+        first = values[0]
+        if self.kind == "range" and isinstance(first, int) and not isinstance(first, bool) and len(values) > 1 \
+                and values == tuple(range(first, first + len(values))):
+            return Distribution("int", low=first, high=first + len(values) - 1)
+        return Distribution("choice", values=values)
+
+
+# Reads the text of one value (`range(1,5)`): its HydraSweep, or None when the text is valid but
+# no sweep (`sort([3,1])`). Raises ValueError (one line) on bad syntax, ImportError when the
+# grammar is not installed.
+SweepParser = Callable[[str], "HydraSweep | None"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +155,28 @@ class SweepSpec:
         for point in itertools.product(*grid_values):
             for names, values in tails:
                 yield dict(zip(names, point + values))
+
+    def overridden(self, entries: tuple[tuple[str, Values], ...]) -> SweepSpec:
+        """This sweep with `entries` (command-line overrides) as grid parameters; they win.
+
+        A name already in the grid keeps its place and takes the new values (as Hydra's basic
+        sweeper does with a key given twice); one in a paired group or under random leaves it
+        there (a group or random with nothing left goes); new names follow the grid's own.
+        """
+        new = dict(entries)
+        grid = [(name, new.pop(name) if name in new else values) for name, values in self.grid]
+        grid += list(new.items())
+        given = set(dict(entries))
+        paired = []
+        for group, names, rows in self.paired:
+            keep = [i for i, name in enumerate(names) if name not in given]
+            if keep:
+                paired.append((group, tuple(names[i] for i in keep), tuple(tuple(row[i] for i in keep) for row in rows)))
+        rand = self.random
+        if rand is not None:
+            left = tuple((name, dist) for name, dist in rand.parameters if name not in given)
+            rand = dataclasses.replace(rand, parameters=left) if left else None
+        return dataclasses.replace(self, grid=tuple(grid), paired=tuple(paired), random=rand)
 
     def describe(self) -> list[tuple[str, str]]:
         """(parameter, values) rows for a dry-run table."""

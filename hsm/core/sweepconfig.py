@@ -1,15 +1,19 @@
 """The sweep config file's content, checked and turned into a SweepSpec (pure).
 
 `hsm.store.read_yaml_strict` reads the file; every refusal here names the file and the key.
+
+A value written in Hydra's sweep syntax (`lr: "range(1,5)"`, `act: "choice(relu,gelu)"`,
+`dropout: "interval(0,0.5)"`) is read by a `SweepParser` the caller passes in (`hsm.hydra_sweeps`
+wraps Hydra's own grammar, which this pure module does not import).
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
-from hsm.core.spec import Distribution, RandomSpec, SweepSpec, Values
+from hsm.core.spec import SWEEP_CALL, Distribution, HydraSweep, RandomSpec, SweepParser, SweepSpec, Values, is_sweep_text
 from hsm.errors import BadInput
 
 TOP_LEVEL_KEYS = ("grid", "sweep", "random", "command", "arg_style", "metadata", "defaults")
@@ -17,9 +21,12 @@ SWEEP_KEYS = ("grid", "paired")
 ARG_STYLES = ("hydra", "argparse")
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
 
+def parse_sweep_config(data: object, where: str, parser: SweepParser | None = None) -> SweepSpec:
+    """Validate loaded sweep-config data; `where` (the file) prefixes every error.
 
-def parse_sweep_config(data: object, where: str) -> SweepSpec:
-    """Validate loaded sweep-config data; `where` (the file) prefixes every error."""
+    `parser` reads values in Hydra's sweep syntax; without one such a value is refused with
+    how to install hydra-core.
+    """
     if not isinstance(data, Mapping):
         raise _bad(where, "top level", f"expected a mapping of keys, got {_show(data)}")
     for key in data:
@@ -44,9 +51,9 @@ def parse_sweep_config(data: object, where: str) -> SweepSpec:
             raise _bad(where, "sweep.paired", "expected a list of groups, got None")
 
     seen: dict[str, str] = {}  # parameter name -> key path where it was first given
-    grid = _parse_grid(grid_data, grid_path, where, seen) if grid_given else ()
-    paired = _parse_paired(paired_data, where, seen) if paired_data is not None else ()
-    rand = _parse_random(data["random"], where, seen) if "random" in data else None
+    grid = _parse_grid(grid_data, grid_path, where, seen, parser) if grid_given else ()
+    paired = _parse_paired(paired_data, where, seen, parser) if paired_data is not None else ()
+    rand = _parse_random(data["random"], where, seen, parser) if "random" in data else None
     if not grid and not paired and rand is None:
         raise _bad(where, "top level", "no parameters to sweep (give grid, sweep.paired or random)")
 
@@ -64,20 +71,21 @@ def parse_sweep_config(data: object, where: str) -> SweepSpec:
 # --- sections ------------------------------------------------------------------------------
 
 
-def _parse_grid(data: object, path: str, where: str, seen: dict[str, str]) -> tuple[tuple[str, Values], ...]:
+def _parse_grid(data: object, path: str, where: str, seen: dict[str, str],
+                parser: SweepParser | None) -> tuple[tuple[str, Values], ...]:
     if not isinstance(data, Mapping):
         raise _bad(where, path, f"expected a mapping of parameter names to lists of values, got {_show(data)}")
     if not data:  # `grid: {}` is a placeholder; a sweep with no parameters at all is refused later
         return ()
     grid = []
-    for name, key_path, values in _flatten(data, path, where):
+    for name, key_path, values in _flatten(data, path, where, parser):
         _claim(name, key_path, where, seen)
         grid.append((name, tuple(values)))
     return tuple(grid)
 
 
 def _parse_paired(
-    data: object, where: str, seen: dict[str, str]
+    data: object, where: str, seen: dict[str, str], parser: SweepParser | None
 ) -> tuple[tuple[str | None, tuple[str, ...], tuple[Values, ...]], ...]:
     if not isinstance(data, list):
         raise _bad(where, "sweep.paired", f"expected a list of groups, got {_show(data)}")
@@ -101,7 +109,7 @@ def _parse_paired(
             group_name, body, path = first_key, first_value, f"{path}.{first_key}"
             if not body:
                 raise _bad(where, path, "empty group")
-        flat = list(_flatten(body, path, where))
+        flat = list(_flatten(body, path, where, parser))
         in_group: dict[str, str] = {}
         for name, key_path, _ in flat:
             if name in outside:
@@ -119,7 +127,7 @@ def _parse_paired(
     return tuple(groups)
 
 
-def _parse_random(data: object, where: str, seen: dict[str, str]) -> RandomSpec:
+def _parse_random(data: object, where: str, seen: dict[str, str], parser: SweepParser | None) -> RandomSpec:
     if not isinstance(data, Mapping):
         raise _bad(where, "random", f"expected a mapping with n, seed and parameters, got {_show(data)}")
     if "n" not in data:
@@ -149,7 +157,10 @@ def _parse_random(data: object, where: str, seen: dict[str, str]) -> RandomSpec:
         path = f"{base}.{_key(name)}"
         _check_name(name, base, where)
         _claim(name, path, where, seen)
-        parameters.append((name, _parse_distribution(spec, path, where)))
+        if is_sweep_text(spec):
+            parameters.append((name, _sweep_distribution(str(spec), path, where, parser)))
+        else:
+            parameters.append((name, _parse_distribution(spec, path, where)))
     return RandomSpec(n=n, seed=seed, parameters=tuple(parameters))
 
 
@@ -188,17 +199,83 @@ def _parse_distribution(spec: object, path: str, where: str) -> Distribution:
 
     if not isinstance(args, (list, tuple)) or len(args) != 2:
         raise _bad(where, path, f"expected [low, high], got {_show(args)}")
-    low, high = args
+    return _bounded(kind, args[0], args[1], path, where)
+
+
+def _bounded(kind: str, low: object, high: object, path: str, where: str) -> Distribution:
+    """A uniform, loguniform or int distribution between `low` and `high`, checked."""
+    args = [low, high]
     if kind == "int":
         if not (_is_int(low) and _is_int(high)):
             raise _bad(where, path, f"expected two integers [low, high], got {_show(args)}")
     elif not (_is_number(low) and _is_number(high)):
         raise _bad(where, path, f"expected two finite numbers [low, high], got {_show(args)}")
+    assert isinstance(low, (int, float)) and isinstance(high, (int, float))
     if low >= high:
         raise _bad(where, path, f"low must be below high, got [{low!r}, {high!r}]")
     if kind == "loguniform" and low <= 0:
         raise _bad(where, path, f"loguniform needs low > 0, got {low!r}")
     return Distribution(kind, low=low, high=high)
+
+
+# --- Hydra's sweep syntax --------------------------------------------------------------------
+
+
+def _read_sweep(text: str, path: str, where: str, parser: SweepParser | None) -> HydraSweep | None:
+    """What `parser` makes of `text`; refusals name the file and the key."""
+    install = f"{_show(text)} is Hydra sweep syntax; install hydra-core to use it (pip install hydra-core)"
+    if parser is None:
+        raise _bad(where, path, install)
+    try:
+        return parser(text)
+    except ImportError:
+        raise _bad(where, path, install) from None
+    except ValueError as exc:
+        raise _bad(where, path, f"{_show(text)}: {exc}") from None
+
+
+def _grid_sweep(text: str, path: str, where: str, parser: SweepParser | None) -> list[object] | None:
+    """The values of a sweep written as one string (`range(1,5)`), None when it is no sweep."""
+    sweep = _read_sweep(text, path, where, parser)
+    try:
+        return None if sweep is None else list(sweep.grid_values())
+    except ValueError as exc:
+        raise _bad(where, path, f"{_show(text)} {exc}") from None
+
+
+def _sweep_distribution(text: str, path: str, where: str, parser: SweepParser | None) -> Distribution:
+    """`interval(a,b)` uniform (loguniform when tagged log), `choice(..)` a choice, `range(..)` its ints."""
+    sweep = _read_sweep(text, path, where, parser)
+    if sweep is None:
+        raise _bad(where, path, f"{_show(text)} is not a sweep (expected interval(..), choice(..) or range(..))")
+    if sweep.kind == "interval":
+        return _bounded("loguniform" if sweep.log else "uniform", sweep.low, sweep.high, path, where)
+    try:
+        return sweep.discrete()
+    except ValueError as exc:
+        raise _bad(where, path, f"{_show(text)} {exc}") from None
+
+
+def _refuse_sweep_items(values: Sequence[object], key: str, path: str, where: str) -> None:
+    """Refuse a list holding Hydra sweep syntax: `[range(1,5)]` (YAML splits it at the commas)."""
+    for index, item in enumerate(values):
+        if not (isinstance(item, str) and SWEEP_CALL.match(item)):
+            continue
+        if item.count("(") > item.count(")"):
+            parts: list[object] = []
+            for part in values[index:]:
+                parts.append(part)
+                text = ",".join(str(p) for p in parts)
+                if text.count("(") <= text.count(")"):
+                    break
+            if len(parts) == 1:
+                raise _bad(where, path, f"{_show(item)} looks like Hydra sweep syntax with an unclosed '('")
+            split = ", ".join(_show(p) for p in parts)
+            raise _bad(where, path, f"YAML read [{text}] as the separate items {split}: to sweep {text}, "
+                                    f"quote it and leave out the brackets: {key}: \"{text}\"")
+        if is_sweep_text(item):
+            raise _bad(where, path, f"{_show(item)} inside a list is not expanded: to sweep it, "
+                                    f"leave out the brackets: {key}: \"{item}\"")
 
 
 def _parse_command(value: object, where: str) -> str | None:
@@ -246,8 +323,9 @@ def _parse_defaults(value: object, where: str) -> list[object]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _flatten(data: Mapping[str, object], path: str, where: str, prefix: str = "") -> Iterator[tuple[str, str, list[object]]]:
-    """Yield (dotted name, key path, values) for every list under `data`, in order."""
+def _flatten(data: Mapping[str, object], path: str, where: str, parser: SweepParser | None,
+             prefix: str = "") -> Iterator[tuple[str, str, list[object]]]:
+    """Yield (dotted name, key path, values) for every list (or Hydra sweep) under `data`, in order."""
     if not data:
         raise _bad(where, path, "empty mapping: no parameters")
     for key, value in data.items():
@@ -256,12 +334,16 @@ def _flatten(data: Mapping[str, object], path: str, where: str, prefix: str = ""
         name = f"{prefix}.{key}" if prefix else key
         _check_name(name, path, where)
         key_path = f"{path}.{key}"
+        swept = _grid_sweep(str(value), key_path, where, parser) if is_sweep_text(value) else None
         if isinstance(value, Mapping):
-            yield from _flatten(value, key_path, where, name)
+            yield from _flatten(value, key_path, where, parser, name)
         elif isinstance(value, (list, tuple)):
             if not value:
                 raise _bad(where, key_path, "empty list of values")
+            _refuse_sweep_items(value, key, key_path, where)
             yield name, key_path, list(value)
+        elif swept is not None:
+            yield name, key_path, swept
         else:
             raise _bad(where, key_path, f"expected a list of values, got {_show(value)}")
 
