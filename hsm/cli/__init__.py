@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -45,25 +46,85 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="hsm: %(message)s", stream=sys.stderr, force=True)
 
 
-def _register() -> None:
-    # Imported here so `hsm --help` stays quick and the group is defined first.
-    from hsm.cli import config_cmd, distributed_cmd, export_cmd, monitor_cmd, porcelain, sources_cmd, steps
-
-    for command in (*steps.COMMANDS, *porcelain.COMMANDS, config_cmd.config, *sources_cmd.COMMANDS,
-                    *monitor_cmd.COMMANDS, *distributed_cmd.COMMANDS, *export_cmd.COMMANDS):
-        cli.add_command(command)
+_group = cli
+del cli  # reached through __getattr__ below, which loads every command first
 
 
-_register()
+# The module of each top-level command: a command line imports only the module of its command
+# (and what that needs), so `hsm poll` or a completion starts in a fraction of the time that
+# importing every command takes. tests/unit/test_layers.py checks this table against the modules.
+COMMAND_MODULES = {
+    **dict.fromkeys(STEPS, "steps"),
+    "run": "run_cmd", "sweep": "run_cmd",
+    "status": "porcelain", "cancel": "porcelain", "complete": "porcelain", "sync": "porcelain",
+    "config": "config_cmd", "sources": "sources_cmd", "test": "sources_cmd", "monitor": "monitor_cmd",
+    "distributed": "distributed_cmd", "export": "export_cmd", "init": "init_cmd",
+    "tasks": "legacy", "analyze": "legacy",
+}
+_loaded: set[str] = set()
+
+
+def _load(module_name: str) -> None:
+    """Import one command module and add its commands (and what hangs off them) to the group."""
+    import importlib
+
+    if module_name in _loaded:
+        return
+    _loaded.add(module_name)
+    if module_name == "legacy":
+        from hsm.cli.legacy import register as register_legacy
+
+        register_legacy(_group)  # hidden: the original HSM's commands hsm lacks, each naming the one to use
+        return
+    module = importlib.import_module(f"hsm.cli.{module_name}")
+    if module_name == "config_cmd":
+        from hsm.cli import init_cmd
+
+        module.config.add_command(init_cmd.config_init, "init")
+        _group.add_command(module.config)
+    else:
+        for command in module.COMMANDS:
+            _group.add_command(command)
+    if module_name in ("monitor_cmd", "sources_cmd"):
+        from hsm.cli.legacy import register as register_legacy
+
+        register_legacy(_group)
+
+
+def __getattr__(name: str) -> Any:
+    # `from hsm.cli import cli` (the docs, the tests) gets the group with every command loaded.
+    if name == "cli":
+        return register_all()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def register_all() -> click.Group:
+    """The group with every command: for --help, completion, the docs and the tests."""
+    for module_name in dict.fromkeys(COMMAND_MODULES.values()):
+        _load(module_name)
+    return _group
+
+
+def _register_for(args: Sequence[str]) -> None:
+    """Load the module of the command `args` names; every module when it names none or is a completion."""
+    words = [a for a in args if not a.startswith("-")]
+    wanted = COMMAND_MODULES.get(words[0]) if words else None
+    if wanted is None or any(k.startswith("_HSM_COMPLETE") for k in os.environ) or {"-h", "--help"} & set(args[:1]):
+        register_all()
+    else:
+        _load(wanted)
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "hsm", step: str | None = None) -> int:
     """Run the CLI (or one step of it) and turn every error into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command: click.Command = cli
+    command: click.Command = _group
     if step is not None:
         _setup_logging(0)
-        command = cli.commands[step]
+        _load(COMMAND_MODULES[step])
+        command = _group.commands[step]
+    else:
+        _register_for(args)
     try:
         result = command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from hsm.cli.common import hsm_config_option, note, project_for, shown_path
+from hsm.cli.completion import complete_source_names
 from hsm.cli.monitor_cmd import health_view, show, watch_options
 from hsm.cli.sources_cmd import add_source, remove_source, run_tests, show_list
 from hsm.commands import source_changes
@@ -80,7 +81,7 @@ def list_sources(hsm_config: Path | None) -> None:
 
 
 @distributed.command("test")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_source_names)
 @click.option("--all", "test_all", is_flag=True, help="Test every configured source.")
 @hsm_config_option
 def test(names: tuple[str, ...], test_all: bool, hsm_config: Path | None) -> None:
@@ -94,7 +95,7 @@ def test(names: tuple[str, ...], test_all: bool, hsm_config: Path | None) -> Non
 
 
 @distributed.command("health")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_source_names)
 @click.option("--all", "every", is_flag=True, help="Every source (the default when none is named).")
 @watch_options
 @hsm_config_option
@@ -112,7 +113,7 @@ def health(names: tuple[str, ...], every: bool, watch: bool, refresh: float, onc
 
 
 @distributed.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_source_names)
 @hsm_config_option
 def remove(name: str, hsm_config: Path | None) -> None:
     """Remove a source from hsm_config.yaml (as `hsm sources remove`).

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.completion import complete_sweep_ids
 from hsm.commands import export as export_cmd
 from hsm.errors import BadInput
 from hsm.sweep import list_sweeps
@@ -29,7 +30,7 @@ def chosen_sweep(sweep: str | None, hsm_config: Path | None) -> str:
 
 
 @click.command()
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @click.option("--format", "fmt", type=click.Choice(export_cmd.FORMATS), default="csv", show_default=True,
               help="csv and json need nothing more; parquet needs pyarrow (pip install 'hsm[parquet]').")
 @click.option("--output", "-o", "output", metavar="FILE",

@@ -18,6 +18,7 @@ import click
 
 from hsm.cli import monitor_render as mr
 from hsm.cli.common import Seconds, hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.completion import complete_source_names, complete_sweep_ids
 from hsm.cli.render import health_table
 from hsm.commands import monitor as monitor_logic
 from hsm.commands import sources as sources_logic
@@ -96,7 +97,7 @@ def monitor() -> None:
 
 
 @monitor.command("health")
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @watch_options
 @hsm_config_option
 def health(sweep: str | None, watch: bool, refresh: float, once: bool, hsm_config: Path | None) -> None:
@@ -168,7 +169,7 @@ def all_unfinished_view(project: ProjectConfig, refresh: float | None) -> Callab
 
 
 @monitor.command("watch")
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @click.option("--refresh", "--interval", "refresh", type=Seconds(min=0.1), default=WATCH_REFRESH,
               show_default=True, help="Seconds between two redraws.")
 @click.option("--once", is_flag=True, help="Print one frame and exit.")
@@ -214,8 +215,8 @@ def recent(days: float, limit: int, hsm_config: Path | None) -> None:
 
 
 @monitor.command("source")
-@click.argument("name")
-@click.argument("sweep", required=False)
+@click.argument("name", shell_complete=complete_source_names)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @hsm_config_option
 def source(name: str, sweep: str | None, hsm_config: Path | None) -> None:
     """Show one source's performance in a sweep, and its health now.
@@ -237,8 +238,9 @@ def source(name: str, sweep: str | None, hsm_config: Path | None) -> None:
 
 
 @monitor.command("errors")
-@click.argument("sweep", required=False)
-@click.option("--source", "source_name", metavar="NAME", help="Only the failures on this source.")
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
+@click.option("--source", "source_name", metavar="NAME", shell_complete=complete_source_names,
+              help="Only the failures on this source.")
 @click.option("--tasks", metavar="LIST", help="Only these tasks, each in detail: task_023,task_045 or 7,9,12:15.")
 @click.option("--export", "export", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the analysis to FILE: JSON when it ends in .json, else YAML.")

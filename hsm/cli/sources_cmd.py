@@ -9,6 +9,7 @@ import click
 import yaml
 
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.completion import complete_one_source, complete_source_names, complete_sweep_ids
 from hsm.cli.render import sources_status_table, sources_table
 from hsm.commands import source_changes, source_probe
 from hsm.commands import sources as sources_logic
@@ -102,7 +103,7 @@ def list_sources(hsm_config: Path | None) -> None:
 
 
 @sources.command("status")
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @hsm_config_option
 def status(sweep: str | None, hsm_config: Path | None) -> None:
     """Probe every source now; with a sweep, also its slots in use and whether the sweep disabled it.
@@ -121,7 +122,7 @@ def status(sweep: str | None, hsm_config: Path | None) -> None:
 
 
 @sources.command("test")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, shell_complete=complete_source_names)
 @click.option("--all", "test_all", is_flag=True, help="Test every configured source.")
 @hsm_config_option
 def test_sources(names: tuple[str, ...], test_all: bool, hsm_config: Path | None) -> None:
@@ -137,7 +138,7 @@ def test_sources(names: tuple[str, ...], test_all: bool, hsm_config: Path | None
 
 
 @sources.command("enable")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_source_names)
 @hsm_config_option
 def enable(names: tuple[str, ...], hsm_config: Path | None) -> None:
     """Bring sources back: `enabled: true` in hsm_config.yaml, and enabled again in running sweeps.
@@ -154,7 +155,7 @@ def enable(names: tuple[str, ...], hsm_config: Path | None) -> None:
 
 
 @sources.command("disable")
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_source_names)
 @click.option("--temporary", is_flag=True, help="Only in the running sweeps; hsm_config.yaml is left as it is.")
 @click.option("--reason", metavar="TEXT", help="Why, kept with the sweep (default: 'disabled by the user').")
 @hsm_config_option
@@ -224,7 +225,7 @@ def parse_settings(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 
 @sources.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_source_names)
 @hsm_config_option
 def remove(name: str, hsm_config: Path | None) -> None:
     """Remove a source from hsm_config.yaml (running sweeps keep theirs).
@@ -237,7 +238,7 @@ def remove(name: str, hsm_config: Path | None) -> None:
 
 
 @sources.command("rebalance")
-@click.argument("sweep")
+@click.argument("sweep", shell_complete=complete_sweep_ids)
 @hsm_config_option
 def rebalance(sweep: str, hsm_config: Path | None) -> None:
     """Move waiting tasks from busy sources to idle ones; prints the sweep dir.
@@ -317,7 +318,7 @@ def report_action(action: source_changes.SweepAction, enabling: bool) -> None:
 
 
 @click.command("test")
-@click.argument("spec", metavar="SOURCE")
+@click.argument("spec", metavar="SOURCE", shell_complete=complete_one_source)
 @hsm_config_option
 def test_command(spec: str, hsm_config: Path | None) -> None:
     """Test the connection to one source, named ssh:NAME, hpc:NAME or local.

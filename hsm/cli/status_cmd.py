@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, shown_path
+from hsm.cli.completion import complete_sweep_ids
 from hsm.cli.render import duration_text, progress_line, summary_table
 from hsm.cli.task_view import task_data, task_text
 from hsm.commands.status import summarize
@@ -44,7 +45,7 @@ def _show_all(project, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("sweep", required=False)
+@click.argument("sweep", required=False, shell_complete=complete_sweep_ids)
 @click.option("--all", "show_all", is_flag=True, help="One line per sweep in the outputs directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--task", "task_id", metavar="TASK_ID", help="One task: its parameters and every attempt, with its logs.")

@@ -26,6 +26,7 @@ from hsm.cli.common import (
     shown_path,
     sweep_argument,
 )
+from hsm.cli.completion import complete_source_specs
 from hsm.cli.render import plan_text, progress_line
 from hsm.commands import aggregate as aggregate_cmd
 from hsm.commands import assign as assign_cmd
@@ -60,6 +61,7 @@ def sources_option(required: bool = True):
             "sources_spec",
             required=required,
             metavar="SPEC",
+            shell_complete=complete_source_specs,
             help="Comma-separated NAME[:N] or TYPE:NAME[:N] (local, ssh, hpc); 'all' for every enabled source.",
         )(func)
 

@@ -52,7 +52,7 @@ def test_the_agent_imports_the_standard_library_and_itself_only() -> None:
 
 # Standard-library modules that compute and touch nothing outside the process.
 PURE_STDLIB = {
-    "__future__", "collections", "collections.abc", "copy", "dataclasses", "datetime", "difflib", "enum",
+    "__future__", "ast", "collections", "collections.abc", "copy", "dataclasses", "datetime", "difflib", "enum",
     "fnmatch", "functools", "hashlib", "heapq", "html", "itertools", "json", "math", "operator", "posixpath",
     "random", "re", "shlex", "statistics", "string", "types", "typing",
 }
@@ -122,3 +122,21 @@ def test_modules_and_functions_stay_small() -> None:
                 if length > FUNCTION_LINES and not reason:
                     too_long.append(f"{rel}:{node.lineno} {node.name}(): {length} lines")
     assert not too_long, "\n".join(too_long)
+
+
+def test_every_command_is_loaded_from_the_module_the_table_names() -> None:
+    """`hsm CMD` imports only COMMAND_MODULES[CMD]: a command missing there, or listed under the
+    wrong module, would be 'No such command' when called alone."""
+    import importlib
+
+    from hsm.cli import COMMAND_MODULES, cli
+
+    for name in cli.commands:
+        module_name = COMMAND_MODULES.get(name)
+        assert module_name is not None, f"hsm {name} is not in hsm.cli.COMMAND_MODULES"
+        if module_name == "legacy":
+            continue
+        module = importlib.import_module(f"hsm.cli.{module_name}")
+        names = {c.name for c in getattr(module, "COMMANDS", ())} | ({"config"} if module_name == "config_cmd" else set())
+        assert name in names, f"hsm {name} is not among the commands of hsm.cli.{module_name}"
+    assert set(COMMAND_MODULES) == set(cli.commands)
