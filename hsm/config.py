@@ -32,10 +32,10 @@ from hsm.core.settings import (
     SSH_KEYS,
     SourceConfig,
     SourceDefaults,
-    check_hpc_values,
     check_known,
     source_config,
 )
+from hsm.core.walltime import check_hpc_values
 from hsm.errors import BadInput
 from hsm.store import read_yaml_strict
 

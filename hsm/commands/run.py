@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,11 @@ from hsm.sweep import Sweep
 
 FIRST_WAIT = 0.05  # seconds: short tasks on this machine finish within a few polls
 POLL_SLICE = 2.0  # seconds a round waits for the polls it started before it goes on without them
+# The longest quiet wait while some source's status files are on this machine (local tasks,
+# an HPC source without a login host): reading them costs no one anything, and a task's end
+# is then seen within about a second. Sources behind ssh are asked once per poll interval,
+# and a scheduler once per its scheduler_poll_interval (hsm/sources/hpc/watch.py).
+LOCAL_TICK = 1.0
 
 
 class NoSourceLeft(HsmError):
@@ -63,6 +68,7 @@ def drive(
                                    (("health_check_interval", 300), ("result_collection_interval", 60)))
     strategy, events, wait = strategy or project.strategy, LogFollower(sweep.paths.log("health_status.log")), FIRST_WAIT
     calls, index = Background(), sweep.read_index()
+    last_polled: dict[str, float] = {}  # when each remote source's latest poll started
     last_collect = last_health = time.monotonic()
     last_sample, moved_lately = time.monotonic() - utilization.SAMPLE_EVERY, False
     while True:
@@ -78,7 +84,8 @@ def drive(
         submitted = _submit(calls, sweep, project, index, _backing_off(index, health_every))
         if submitted.delivered or submitted.errors:
             on_submit(submitted)
-        polled = _poll(calls, sweep, project, _backing_off(index, health_every), compute)
+        not_due = _polled_lately(index, last_polled, poll_interval)
+        polled = _poll(calls, sweep, project, _backing_off(index, health_every) | not_due, compute, last_polled)
         on_poll(polled)
         for line in events.new_lines():
             on_event(line)
@@ -95,7 +102,7 @@ def drive(
             wait = max(FIRST_WAIT, 3 * (time.monotonic() - began))
         else:
             wait = min(wait * 2, poll_interval)
-        time.sleep(min(wait, poll_interval))
+        time.sleep(min(wait, poll_interval, LOCAL_TICK if _local_files(index) else poll_interval))
 
 
 def _finish(calls: Background, sweep: Sweep, project: ProjectConfig) -> dict[str, Any]:
@@ -135,7 +142,8 @@ def _submit(calls: Background, sweep: Sweep, project: ProjectConfig, index: Inde
     return summary
 
 
-def _poll(calls: Background, sweep: Sweep, project: ProjectConfig, skip: set[str], compute: Any) -> poll_cmd.PollSummary:
+def _poll(calls: Background, sweep: Sweep, project: ProjectConfig, skip: set[str], compute: Any,
+          last_polled: dict[str, float]) -> poll_cmd.PollSummary:
     """Start a poll of each source not polling already; fold in every poll that has finished.
 
     The polls started now get POLL_SLICE seconds: a source that answers as usual is folded
@@ -146,6 +154,7 @@ def _poll(calls: Background, sweep: Sweep, project: ProjectConfig, skip: set[str
     started = [("poll", name) for name, refs in poll_cmd.active_refs(index).items()
                if name in known and name not in skip
                and calls.start(("poll", name), poll_cmd.observe, sweep, project, {name: known[name]}, {name: refs})]
+    last_polled.update({name: time.monotonic() for _, name in started})
     calls.wait(started, POLL_SLICE)
     results = {}
     for observed in calls.finished("poll").values():
@@ -192,6 +201,24 @@ def _check_sources_left(sweep: Sweep, project: ProjectConfig, index: Index, sour
     others = [n for n, c in project.sources.items() if c.enabled and not known.get(n, {}).get("disabled")]
     hint = f"hsm complete {sweep.id} --sources {','.join(others) or 'local'}"
     raise NoSourceLeft(f"no enabled source left for the {left} unfinished tasks ({reasons}); to finish the sweep: {hint}")
+
+
+def _remote(entry: Mapping[str, Any]) -> bool:
+    """A source whose every look costs an ssh call: an ssh host, an HPC source behind a login host."""
+    return entry.get("type") == "ssh" or bool(entry.get("type") == "hpc" and (entry.get("options") or {}).get("host"))
+
+
+def _polled_lately(index: Index, last_polled: dict[str, float], interval: float) -> set[str]:
+    """Remote sources polled less than `interval` seconds ago: each is asked at most once per interval."""
+    now = time.monotonic()
+    return {n for n, e in index.get("sources", {}).items()
+            if _remote(e) and n in last_polled and now - last_polled[n] < interval}
+
+
+def _local_files(index: Index) -> bool:
+    """True when a source with unfinished tasks keeps its status files on this machine."""
+    busy = {t.get("source") for t in index["tasks"].values() if t["state"] in ACTIVE}
+    return any(not _remote(e) for n, e in index.get("sources", {}).items() if n in busy)
 
 
 def _backing_off(index: Index, interval: float) -> set[str]:

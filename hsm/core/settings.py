@@ -10,7 +10,6 @@ to the source object, and the task index keeps only its plain options.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -37,6 +36,7 @@ from hsm.core.keys import (
     text,
     whole,
 )
+from hsm.core.walltime import check_hpc_values
 from hsm.errors import BadInput
 
 SOURCE_TYPES = ("local", "ssh", "hpc")
@@ -211,30 +211,6 @@ def check_host(host: str, where: str) -> str:
 
 # --- HPC -----------------------------------------------------------------------------------------
 
-_SLURM_TIME = re.compile(r"^(\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+:\d+:\d+)$", re.ASCII)
-_PBS_TIME = re.compile(r"^\d+(:\d+){0,2}$", re.ASCII)
-_SLURM_FORMS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED"
-_PBS_FORMS = "HH:MM:SS or seconds"
-
-
-def check_walltime(value: str, system: str | None, where: str) -> str:
-    """A time limit the scheduler takes: Slurm's forms for slurm, PBS's for pbs, either when not known yet."""
-    slurm = bool(_SLURM_TIME.match(value)) or value.lower() in ("unlimited", "infinite")
-    pbs = bool(_PBS_TIME.match(value))
-    ok = {"slurm": slurm, "pbs": pbs}.get(system or "", slurm or pbs)
-    if not ok:
-        forms = {"slurm": _SLURM_FORMS, "pbs": _PBS_FORMS}.get(system or "", f"{_SLURM_FORMS} (Slurm), {_PBS_FORMS} (PBS)")
-        raise bad(where, f"expected a walltime: {forms}", value)
-    return value
-
-
-def check_hpc_values(values: Mapping[str, Any], written: Mapping[str, Any], where: str, sep: str = ": ") -> None:
-    """What one key alone cannot tell: the walltime is in the form of the source's scheduler."""
-    walltime = values.get("default_walltime")
-    if walltime is not None:
-        name = next((n for n in ("default_walltime", "walltime") if written.get(n) is not None), "default_walltime")
-        check_walltime(walltime, values.get("system"), f"{where}{sep}{name}")
-
 HPC_KEYS = (
     Key("system", choice(*SYSTEMS), None, "the scheduler: slurm or pbs (default: the one found on PATH)"),
     Key("host", text, None, "a login host: the scheduler commands run there over SSH"),
@@ -257,6 +233,9 @@ HPC_KEYS = (
         "seconds a finished job's exit code is awaited from accounting that does not list it yet"),
     Key("extra_directives", strings(), (), "more scheduler options, one per item, as directives"),
     Key("command_timeout", number(minimum=1), 60.0, "seconds a scheduler command may take"),
+    Key("scheduler_poll_interval", number(minimum=0), 30.0,
+        "the least seconds between two status calls (squeue/qstat, sacct) of a sweep's polls, however often "
+        "hsm polls; task ends are seen from their status files in between (0: every poll may ask)"),
     Key("gpus_per_task", whole(1), None,
         "GPUs each task's job asks the scheduler for: --gpus-per-task on Slurm (pbs: ask in default_resources)",
         kind="whole number >= 1"),
@@ -284,6 +263,7 @@ class HpcSettings:
     accounting_grace: float
     extra_directives: tuple[str, ...]
     command_timeout: float
+    scheduler_poll_interval: float = 30.0
     gpus_per_task: int | None = None
 
 
@@ -313,6 +293,7 @@ def read_hpc(name: str, options: Mapping[str, Any], defaults: SourceDefaults, wh
         dependency=values["dependency"], timeout_warning=values["timeout_warning"],
         lost_grace=values["lost_grace"], accounting_grace=values["accounting_grace"],
         extra_directives=values["extra_directives"], command_timeout=values["command_timeout"],
+        scheduler_poll_interval=values["scheduler_poll_interval"],
         gpus_per_task=values["gpus_per_task"],
     )
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hsm.config import parse_config
-from hsm.core.settings import check_known, check_walltime
+from hsm.core.settings import check_known
+from hsm.core.walltime import check_walltime
 from hsm.errors import BadInput
 
 SLURM = ["30", "30:00", "12:00:00", "2-00", "2-12:30", "2-12:30:00", "UNLIMITED", "infinite"]

@@ -20,7 +20,7 @@ from hsm.core.states import COMPLETED, FINAL, QUEUED, SUBMITTED
 DEFAULT_ACCOUNTING_GRACE = 60.0
 # Scheduler verdicts that overrule what the task wrapper recorded (it saw only a signal).
 SCHEDULER_REASONS = frozenset({"timeout", "oom", "node_fail", "preempted"})
-_STATUS_PRIVATE = ("schema", "task_id", "source", "pid", "pid_start")
+STATUS_PRIVATE = ("schema", "task_id", "source", "pid", "pid_start")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class _Seen:
 
     def from_status(self, **override: Any) -> dict[str, Any]:
         """The observation the status file makes, with what the scheduler corrects."""
-        obs = {k: v for k, v in (self.status or {}).items() if k not in _STATUS_PRIVATE}
+        obs = {k: v for k, v in (self.status or {}).items() if k not in STATUS_PRIVATE}
         obs["attempt"] = self.ref.attempt
         if self.status:
             obs["seen"] = self.mark
