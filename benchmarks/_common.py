@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,47 +33,64 @@ class Timing:
     stdout: str
     stderr: str
     cpu: float = 0.0  # user + system seconds of the command and the children it waited for
+    max_rss_kb: int = 0  # peak resident set size of the command (or of its largest waited-for child)
+
+
+def gnu_time() -> str | None:
+    """GNU time, if installed: it forks the command it measures, so the command's peak RSS is its own."""
+    path = shutil.which("time") or "/usr/bin/time"
+    try:
+        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return path if "GNU" in version.stdout + version.stderr else None
+
+
+GNU_TIME = gnu_time()
 
 
 def timed(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
           stdin_text: str | None = None, check: bool = True, capture: bool = True,
-          timeout: float = 3600.0) -> Timing:
-    """Run `argv` to completion and return its wall time (perf_counter around subprocess.run).
+          timeout: float = 3600.0, rss: bool = False) -> Timing:
+    """Run `argv` to completion and return its wall time (perf_counter around the run), its CPU
+    time and, with `rss`, its peak RSS.
 
-    With `capture` False the output goes to /dev/null (stderr to a temp file): a pipe would
-    make the call wait for every process that inherited it, not only for `argv`. A command
-    still running after `timeout` seconds is killed and the benchmark stops, saying so.
+    The peak RSS comes from GNU time (`-f %M`) when it is installed: a child of this process
+    starts with this process's pages counted as its own (Linux carries the parent's high-water
+    mark into a child's at exec), so `os.wait4`'s figure, the fallback, is never below this
+    benchmark's own peak. Output goes to temporary files (stdout to /dev/null with `capture`
+    False), not pipes: a pipe would make the call wait for every process that inherited it, not
+    only for `argv`. A command still running after `timeout` seconds is killed and the benchmark
+    stops, saying so.
     """
-    with tempfile.TemporaryFile("w+") as err:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryFile("w+") as given, tempfile.NamedTemporaryFile("r") as peak:
+        if rss and GNU_TIME:
+            argv = [GNU_TIME, "-f", "%M", "-o", peak.name, *argv]
+        given.write(stdin_text or "")
+        given.seek(0)
         started = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                argv,
-                cwd=cwd,
-                env=env,
-                input=stdin_text,
-                stdin=None if stdin_text is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-                stderr=subprocess.PIPE if capture else err,
-                text=True,
-                check=False,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            sys.stderr.write(f"still running after {timeout:g} s, killed: {' '.join(map(str, argv))}\n")
-            raise SystemExit(1) from None
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=given if stdin_text is not None else subprocess.DEVNULL,
+                                stdout=out if capture else subprocess.DEVNULL, stderr=err, text=True)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if not capture:
-            err.seek(0)
-            proc.stderr = err.read()
-            proc.stdout = ""
+        killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        if status and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL and seconds >= timeout:
+            sys.stderr.write(f"still running after {timeout:g} s, killed: {' '.join(map(str, argv))}\n")
+            raise SystemExit(1)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+        words = peak.read().split()
+        max_rss = int(words[-1]) if rss and GNU_TIME and words and words[-1].isdigit() else usage.ru_maxrss
     if check and proc.returncode != 0:
-        sys.stderr.write(f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n{proc.stderr[-2000:]}\n")
+        sys.stderr.write(f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n{stderr[-2000:]}\n")
         raise SystemExit(1)
-    return Timing([str(a) for a in argv], seconds, proc.returncode, proc.stdout, proc.stderr, cpu)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Timing([str(a) for a in argv], seconds, proc.returncode, stdout, stderr, cpu, max_rss)
 
 
 def median(values: list[float]) -> float:

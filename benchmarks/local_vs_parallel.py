@@ -79,17 +79,19 @@ def write_project(root: Path, n: int) -> Path:
 def hsm_phases(sweep: Path, t0_wall: float, t_end_wall: float) -> dict[str, float] | None:
     """Where the wall time of `hsm run` went, from file mtimes in the sweep dir.
 
-    start -> last argv written (expand, assign, submit), first -> last final status.yaml,
-    last final status -> hsm exit (poll and detection latency).
+    start -> last task handed over (expand, assign, submit: the last queue batch written, or the
+    last argv file for an hsm that wrote one per task), first -> last final status.yaml, last
+    final status -> hsm exit (poll and detection latency).
     """
     tasks = sweep / "tasks"
     argv_m, status_m = [], []
     for entry in os.scandir(tasks):
-        try:
-            argv_m.append(os.stat(os.path.join(entry.path, "argv")).st_mtime)
-            status_m.append(os.stat(os.path.join(entry.path, "status.yaml")).st_mtime)
-        except FileNotFoundError:
-            continue
+        for name, times in (("argv", argv_m), ("status.yaml", status_m)):
+            try:
+                times.append(os.stat(os.path.join(entry.path, name)).st_mtime)
+            except FileNotFoundError:
+                continue
+    argv_m += [p.stat().st_mtime for p in (sweep / ".hsm" / "runners").glob("*/queue/*submit*.json")]
     if not argv_m or not status_m:
         return None
     return {
@@ -122,11 +124,17 @@ def run_wrapper_alone(sweep: Path, jobs: int) -> tuple[float, float] | None:
         return None
     dirs = "\n".join(sorted(str(p) for p in (sweep / "tasks").iterdir())) + "\n"
     env = None
-    if "HSM_DISK_FREE_KB" in wrappers[0].read_text(encoding="utf-8"):
-        # As the runner starts it: free disk measured by the runner, the floor watched by it.
+    text = wrappers[0].read_text(encoding="utf-8")
+    if "HSM_DISK_FREE_KB" in text:
+        # As the runner starts it: free disk measured by the runner, the floor watched by it
+        # (and the TMPDIR removed by it, where the wrapper leaves that to the runner).
         st = os.statvfs(sweep)
-        env = {**os.environ, "HSM_DISK_FREE_KB": str(st.f_bavail * st.f_frsize // 1024), "HSM_DISK_WATCHED": "1"}
-    t = timed(["xargs", f"-P{jobs}", "-I{}", "bash", str(wrappers[0]), "{}", "99"], stdin_text=dirs, env=env,
+        env = {**os.environ, "HSM_DISK_FREE_KB": str(st.f_bavail * st.f_frsize // 1024), "HSM_DISK_WATCHED": "1",
+               "HSM_RUNNER": "1"}
+    # The command: as arguments to a wrapper that takes them (the runner passes the batch's
+    # argv), else from each task's argv file, as an earlier hsm wrote it.
+    command = ["true"] if '"${@:3}"' in text else []
+    t = timed(["xargs", f"-P{jobs}", "-I{}", "bash", str(wrappers[0]), "{}", "99", *command], stdin_text=dirs, env=env,
               capture=False)
     time.sleep(0.2)
     reap_leftovers(sweep)
@@ -241,7 +249,7 @@ def main() -> int:
         print(f"hsm would need <= {TARGET_RATIO * t_p:.2f} s here")
     if phases:
         ph = {k: median([p[k] for p in phases]) for k in phases[0]}
-        print(f"hsm run phases (from file mtimes): expand+assign+submit until last argv written "
+        print(f"hsm run phases (from file mtimes): expand+assign+submit until the last task was handed over "
               f"{ph['until submitted']:.2f} s; first task finished at {ph['first task done']:.2f} s; "
               f"first->last task finished {ph['task span']:.2f} s; last task finished -> hsm exit {ph['tail']:.2f} s")
     print(f"CPU time of the hsm command itself (the driver: expand, assign, submit, polls; not the detached "

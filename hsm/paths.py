@@ -49,6 +49,11 @@ class SweepPaths:
         return self.root / "task_mapping.yaml"
 
     @property
+    def param_table(self) -> Path:
+        """Every task's parameters, one JSON line per task (`hsm.paramtable`)."""
+        return self.root / "task_params.jsonl"
+
+    @property
     def tasks(self) -> Path:
         return self.root / "tasks"
 
@@ -123,6 +128,7 @@ class SweepPaths:
         return self.tasks / tid / "status.yaml"
 
     def argv(self, tid: str) -> Path:
+        """A task's argv file: written only for a project's own task wrapper made for an earlier hsm."""
         return self.tasks / tid / "argv"
 
     def metrics(self, tid: str) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Iterator
@@ -222,6 +223,10 @@ def check_schema(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps(kwargs) builds one per call
+_encode_key = json.encoder.encode_basestring  # a str as JSON, non-ASCII kept (C code when present)
+
+
 def index_text(index: dict[str, Any]) -> str:
     """Render the task index as flow-style YAML, one task per line.
 
@@ -235,13 +240,20 @@ def index_text(index: dict[str, Any]) -> str:
     for key, value in head.items():
         lines.append(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},")
     lines.append('"tasks": {')
-    tasks = index.get("tasks", {})
-    last = len(tasks) - 1
-    for i, (task_id, entry) in enumerate(tasks.items()):
-        comma = "," if i < last else ""
-        lines.append(f" {json.dumps(task_id)}: {json.dumps(entry, ensure_ascii=False)}{comma}")
+    lines.append(",\n".join(_task_lines(index.get("tasks", {}))))
     lines.append("}}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines if index.get("tasks") else [*lines[:-2], "}}"]) + "\n"
+
+
+def _task_lines(tasks: dict[str, Any]) -> Iterator[str]:
+    """One ` "task_id": {...}` line per task; an entry object met again (expand gives every pending
+    task the same one) is rendered once."""
+    last: Any = None
+    text = ""
+    for task_id, entry in tasks.items():
+        if entry is not last:
+            last, text = entry, _encode(entry)
+        yield f" {_encode_key(task_id)}: {text}"
 
 
 def parse_index(text: str, where: str) -> dict[str, Any]:
@@ -253,14 +265,41 @@ def parse_index(text: str, where: str) -> dict[str, Any]:
     data = check_schema(data, where)
     if not isinstance(data.get("tasks"), dict):
         raise HsmError(f"{where}: 'tasks' is missing or not a mapping")
-    known = set(ORDER)
-    for task_id, entry in data["tasks"].items():
-        if not isinstance(entry, dict) or entry.get("state") not in known:
+    _check_states(data["tasks"], where)
+    return data
+
+
+_KNOWN_STATES = frozenset(ORDER)
+
+
+def _check_states(tasks: dict[str, Any], where: str) -> None:
+    """Refuse an index with a task that has no known state, naming the first such task.
+
+    The common case, every entry a mapping with a known state, is checked at C speed (the set
+    of states seen); only a damaged index is walked entry by entry to name the culprit.
+    """
+    try:
+        if set(map(_get_state, tasks.values())) <= _KNOWN_STATES:
+            return
+    except (AttributeError, TypeError):  # an entry that is not a mapping, or a state that is not hashable
+        pass
+    for task_id, entry in tasks.items():
+        if not isinstance(entry, dict) or _hashable(entry.get("state")) not in _KNOWN_STATES:
             state = entry.get("state") if isinstance(entry, dict) else None
             raise HsmError(f"{where}: task {task_id!r} is damaged: "
                            + (f"unknown state {state!r}" if state is not None else "it has no state")
                            + f" (each task needs a state: {', '.join(ORDER)})")
-    return data
+
+
+_get_state = operator.methodcaller("get", "state")
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
 
 
 class SweepLock:

@@ -2,7 +2,7 @@
 # hsm job script for PBS/Torque: one chunk of a sweep as a job array.
 # Rendered by hsm from templates/pbs.sh; a project may keep its own copy in <project>/templates/.
 #
-# Array index i runs the task on line i+1 of the chunk's task list ("TASK_ID ATTEMPT"),
+# Array index i runs the task on line i+1 of the chunk's task list ("TASK_ID ATTEMPT ARG..."),
 # through the same task wrapper as every other source. The array range and no-rerun are
 # given on qsub's command line, where every qsub reads them.
 {{directives}}
@@ -17,15 +17,22 @@ timeout_warning={{timeout_warning}}
 index=${PBS_ARRAYID:-${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:?not started as an array job}}}
 
 line=$(sed -n "$((index + 1))p" "$task_list")
-read -r task attempt _ <<<"$line" || true
-if [[ -z ${task:-} || -z ${attempt:-} ]]; then
+# "TASK_ID ATTEMPT ARG...": each ARG as printf's %b reads it (backslash escapes for blanks,
+# control characters and backslashes; '' for an empty one), so no shell interprets a value.
+read -r -a words <<<"$line" || true
+task=${words[0]:-} attempt=${words[1]:-}
+if [[ -z $task || -z $attempt ]]; then
   echo "hsm: no task for array index $index in $task_list" >&2
   exit 2
 fi
+argv=()
+for word in "${words[@]:2}"; do
+  if [[ $word == "''" ]]; then argv+=(""); else printf -v word '%b' "$word"; argv+=("$word"); fi
+done
 task_dir=$tasks_dir/$task
-# Which job ran this attempt, for `hsm poll`: qstat lists elements under their own ids.
-printf '%s %s\n' "$attempt" "${PBS_JOBID:-}" > "$task_dir/job_id.tmp.$$"
-mv -f "$task_dir/job_id.tmp.$$" "$task_dir/job_id"
+# Which job ran this attempt, for `hsm poll` (qstat lists elements under their own ids):
+# the wrapper writes it into status.yaml.
+export HSM_JOB_ID="${PBS_JOBID:-}"
 
 # Module and conda set-up often read unset variables or return nonzero harmlessly.
 set +eu
@@ -40,4 +47,4 @@ if (( walltime_seconds > 0 && timeout_warning > 0 )); then
   ( sleep $(( walltime_seconds - timeout_warning )); kill -USR1 $$ ) </dev/null >/dev/null 2>&1 &
 fi
 
-exec bash "$wrapper" "$task_dir" "$attempt"
+exec bash "$wrapper" "$task_dir" "$attempt" ${argv[@]+"${argv[@]}"}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # hsm task wrapper: runs one attempt of one sweep task and records its fate.
 #
-# Usage: task.sh TASK_DIR ATTEMPT
+# Usage: task.sh TASK_DIR ATTEMPT ARG...
 #
-# The command is read from TASK_DIR/argv (NUL-separated, written by hsm), so no shell
-# ever interprets a parameter value. This script is the only writer of
-# TASK_DIR/status.yaml, which it replaces atomically (temp file, then rename).
+# The command is ARG... (hsm's runner passes it as its own argv, a job script decodes it
+# from its chunk's task list), so no shell ever interprets a parameter value. With no ARG,
+# it is read from TASK_DIR/argv (NUL-separated: a sweep submitted by an earlier hsm). This script is
+# the only writer of TASK_DIR/status.yaml, which it replaces atomically (temp file, then
+# rename); it writes no other file of its own into TASK_DIR but stdout.log and stderr.log.
 # Rendered by hsm from templates/task.sh: the double-brace placeholders are filled in, quoted.
 set -uo pipefail
 
@@ -20,7 +22,6 @@ check_interval={{check_interval}}
 
 task_id=${task_dir##*/}
 status_file=$task_dir/status.yaml
-info_file=$task_dir/task_info.txt
 
 [[ -d $task_dir/results && -d $task_dir/tmp ]] || mkdir -p "$task_dir/results" "$task_dir/tmp"
 export HSM_TASK_ID=$task_id HSM_TASK_DIR=$task_dir HSM_SWEEP_ID=$sweep_id
@@ -38,6 +39,11 @@ micros() {
 yq() { local s=${2//\'/\'\'}; printf -v "$1" "'%s'" "$s"; }
 
 yq q_task "$task_id"; yq q_source "$source_name"; yq q_host "$HOSTNAME"
+q_job=""; [[ -n ${HSM_JOB_ID:-} ]] && yq q_job "$HSM_JOB_ID"
+# A runner (local, SSH) created TMPDIR and removes it when the task has ended; a job script's
+# wrapper removes it itself (when the task left nothing there).
+under_runner=${HSM_RUNNER:-0}
+unset HSM_JOB_ID HSM_RUNNER
 
 # A retry on a host that still holds an earlier attempt's files keeps them in attempts/N/
 # (where hsm has not moved them already), so the evidence of why it failed stays.
@@ -62,6 +68,10 @@ write_status() {
   local text line pad tmp=$status_file.tmp.$$
   printf -v text 'schema: 1\ntask_id: %s\nattempt: %s\nsource: %s\nhost: %s\npid: %s\npid_start: %s\nstart: %s\n' \
     "$q_task" "$attempt" "$q_source" "$q_host" "$$" "$pid_start" "$start"
+  # What a task dir would otherwise need files of its own for: which scheduler job ran this
+  # attempt (the job script exports it), and the free disk it started with.
+  [[ -n $q_job ]] && text+="job_id: $q_job"$'\n'
+  [[ -n ${avail:-} ]] && text+="disk_free_kb: $avail"$'\n'
   for line in "$@"; do text+=$line$'\n'; done
   # GPU ids the runner gave this attempt (set with CUDA_VISIBLE_DEVICES, as a YAML list)
   if [[ -n ${HSM_GPUS:-} ]]; then text+="gpus: $HSM_GPUS"$'\n'; fi
@@ -83,6 +93,7 @@ free_kb() { df -Pk "$task_dir" 2>/dev/null | { read -r _; read -r _ _ _ avail _;
 
 finish() {  # finish STATE EXIT_CODE REASON
   local end_us end duration ms q_reason
+  [[ $under_runner == 1 ]] || rmdir "$task_dir/tmp" 2>/dev/null
   micros end_us
   now end
   duration=$(( (end_us - start_us) / 1000 ))
@@ -97,19 +108,20 @@ finish() {  # finish STATE EXIT_CODE REASON
 if [[ -n ${HSM_DISK_FREE_KB:-} ]]; then avail=$HSM_DISK_FREE_KB; else avail=$(free_kb); fi
 disk_watched=${HSM_DISK_WATCHED:-0}
 unset HSM_DISK_FREE_KB HSM_DISK_WATCHED
-{
-  now checked
-  printf 'Disk space check for %s at %s:\n  Available: %s KB (required %s KB)\n' "$task_dir" "$checked" "$avail" "$min_free_kb"
-} >> "$info_file"
+# The free disk goes into status.yaml (disk_free_kb); a task refused for it says why in its stderr.log.
 if (( avail < min_free_kb )); then
-  echo "Disk space check FAILED" >> "$info_file"
+  printf 'hsm: task not started: %s KB free on the disk of %s, %s KB required (disk_min_free_gb)\n' \
+    "$avail" "$task_dir" "$min_free_kb" > "$task_dir/stderr.log"
   finish failed 1 disk
   exit 1
 fi
-printf 'Disk space check PASSED\nEnvironment variables:\n  TMPDIR=%s\n  HSM_OUTPUT_DIR=%s\n' "$TMPDIR" "$HSM_OUTPUT_DIR" >> "$info_file"
 
 argv=()
-while IFS= read -r -d '' arg; do argv+=("$arg"); done < "$task_dir/argv"
+if (( $# > 2 )); then
+  argv=("${@:3}")
+elif [[ -f $task_dir/argv ]]; then
+  while IFS= read -r -d '' arg; do argv+=("$arg"); done < "$task_dir/argv"
+fi
 if (( ${#argv[@]} == 0 )); then
   finish failed 127 exit_code
   exit 127
@@ -147,7 +159,8 @@ if (( check_interval > 0 )) && [[ $disk_watched != 1 ]]; then
       avail=$(free_kb)
       if (( avail < floor_kb )); then
         now checked
-        printf 'Disk space below floor at %s: %s KB < %s KB; stopping the task\n' "$checked" "$avail" "$floor_kb" >> "$info_file"
+        # To the wrapper's own stderr (the scheduler's job log): the task's stderr.log is the command's.
+        printf 'hsm: %s: disk below floor at %s: %s KB < %s KB; stopping the task\n' "$task_id" "$checked" "$avail" "$floor_kb" >&2
         kill -USR2 $$
         exit 0
       fi

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +28,8 @@ from typing import Any, Callable, Dict, Tuple
 from .gpus import resolve as resolve_gpus
 from .probe import probe, probe_statuses
 from .project import matches, project_state
-from .runner import revoke_attempts, stop_attempts
+from .runner import revoke_attempts
+from .status import alive, read_status
 
 MISMATCH = 3  # exit code of `start` when the project copy differs
 HOME_CHANGED = 4  # exit code of `start` when the paths were built for another home dir
@@ -37,15 +39,31 @@ WAITING = ("submitted", "queued")
 Answer = Tuple[Dict[str, Any], int]
 
 
+BATCH_TASKS = 10_000  # tasks per queue file: the runner decodes one file at a time, which bounds its memory
+
+
 def write_batch(runner_dir: str, kind: str, payload: dict[str, Any]) -> None:
-    """Put a batch in a runner's queue: a new file, written whole and renamed into place."""
+    """Put a batch in a runner's queue: new files, each written whole and renamed into place.
+
+    A batch of more than BATCH_TASKS tasks goes as several files, read in order (their names
+    sort so), each with the batch's other fields.
+    """
     queue = os.path.join(runner_dir, "queue")
     os.makedirs(queue, exist_ok=True)
-    name = f"{time.time_ns():020d}-{os.getpid()}-{kind}.json"
+    stem = f"{time.time_ns():020d}-{os.getpid()}-{kind}"
+    tasks = payload.get("tasks") or []
+    if len(tasks) <= BATCH_TASKS:
+        _write_queue_file(queue, f"{stem}.json", payload)
+        return
+    for part, first in enumerate(range(0, len(tasks), BATCH_TASKS)):
+        _write_queue_file(queue, f"{stem}-{part:05d}.json", {**payload, "tasks": tasks[first:first + BATCH_TASKS]})
+
+
+def _write_queue_file(queue: str, name: str, payload: dict[str, Any]) -> None:
     tmp = os.path.join(queue, f".{name}.tmp")
     # Readable by its owner only: a batch may carry the submitter's environment.
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
-        json.dump(payload, fh)
+        fh.write(json.dumps(payload))  # dumps: in one go, in C (dump streams it through Python)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, os.path.join(queue, name))
@@ -122,6 +140,38 @@ def action_cancel(req: dict[str, Any]) -> Answer:
     # The runner may be gone while its tasks still run: stop them directly as well.
     signalled, killed = stop_attempts(tasks_dir, keys, float(req.get("grace", CANCEL_GRACE)))
     return {"signalled": signalled, "killed": killed}, 0
+
+
+def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
+    """Stop the running wrappers of these attempts; kill what outlives `grace` seconds.
+
+    Used by a cancel in case the runner is gone while its tasks still run. The wrapper
+    alone gets TERM: its trap stops the command and writes the final status, which a
+    signal to its whole group could cut short. Returns (signalled, killed).
+    """
+    waiting: list[tuple[int, int | None]] = []
+    for task, attempt in keys:
+        status = read_status(Path(tasks_dir, task, "status.yaml"))
+        if not status or status.get("attempt") != attempt or status.get("state") != "running":
+            continue
+        pid, start = status.get("pid"), status.get("pid_start")
+        if isinstance(pid, int) and alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            waiting.append((pid, start))
+    signalled = len(waiting)
+    deadline = time.monotonic() + grace
+    while waiting and time.monotonic() < deadline:
+        waiting = [(p, s) for p, s in waiting if alive(p, s)]
+        time.sleep(0.05)
+    for pid, _ in waiting:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session: all of it
+        except ProcessLookupError:
+            pass
+    return signalled, len(waiting)
 
 
 def action_revoke(req: dict[str, Any]) -> Answer:

@@ -58,20 +58,22 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     # record first and look at the files of started attempts only. This keeps an idle
     # poll of a long queue to one file read instead of a stat per queued task.
     started = read_started(runner_dir / "started")
-    order = {key: n for n, key in enumerate(started)}
+    out: dict[str, Any] = {}
+    begun = []
+    for asked in request["tasks"]:
+        if (asked[0], asked[1]) in started:
+            begun.append(asked)
+        elif is_alive and asked[2] == "submitted":
+            out[asked[0]] = {"state": "queued", "attempt": asked[1]}
     # Latest started first: a task seen running here was then running together with every
     # task seen running after it (those started earlier and had not ended yet), so one probe
-    # never reports more tasks running than the runner's slots.
-    asked = sorted(request["tasks"], key=lambda t: -order.get((t[0], t[1]), -1))
-    out: dict[str, Any] = {}
-    for task, attempt, state, seen in asked:
-        key = (task, attempt)
-        if key not in started:
-            if is_alive and state == "submitted":
-                out[task] = {"state": "queued", "attempt": attempt}
-            continue
+    # never reports more tasks running than the runner's slots. (Only the started are sorted:
+    # a queue of a million waits behind a few.)
+    order = {key: n for n, key in enumerate(started)}
+    begun.sort(key=lambda t: -order[(t[0], t[1])])
+    for task, attempt, state, seen in begun:
         observed = _observe_started(f"{tasks_dir}/{task}", attempt, state, seen,
-                                    started[key], is_alive)
+                                    started[(task, attempt)], is_alive)
         if observed is not None:
             out[task] = observed
     return {"runner_alive": is_alive, "tasks": out}
@@ -117,8 +119,8 @@ def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
     Request: {"tasks_dir": DIR, "job_ids": bool, "tasks": [[id, attempt, seen], ...]}, `seen`
     being the file's mark (`runner.file_mark`: inode, size, mtime) already folded into the
     index. Answer per task: `status` and `mark` when this attempt's status file is another
-    version than the one seen, `unchanged` when it is the same, and `job_id`, the id the job
-    script wrote for this attempt, when asked. Each status write is a new file renamed into
+    version than the one seen, `unchanged` when it is the same, and `job_id`, the id of the
+    job that ran this attempt, when asked. Each status write is a new file renamed into
     place, so a new version has a new mark even when the clock has not moved.
     """
     out: dict[str, Any] = {}
@@ -126,6 +128,7 @@ def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
         task_dir = os.path.join(request["tasks_dir"], tid)
         path = os.path.join(task_dir, "status.yaml")
         entry: dict[str, Any] = {}
+        status = None
         mark = file_mark(path)  # before the read: the content is never older than the mark
         if mark is not None and mark == seen:
             entry["unchanged"] = True
@@ -135,12 +138,24 @@ def probe_statuses(request: dict[str, Any]) -> dict[str, Any]:
                 entry["status"] = with_tail(status, task_dir)
                 entry["mark"] = mark
         if request.get("job_ids"):
-            try:
-                with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
-                    words = fh.read().split()
-            except OSError:
-                words = []
-            if len(words) >= 2 and words[0] == str(attempt):
-                entry["job_id"] = words[1]
+            job = job_id(task_dir, attempt, status if mark is not None else {})
+            if job:
+                entry["job_id"] = job
         out[tid] = entry
     return out
+
+
+def job_id(task_dir: str, attempt: int, status: dict[str, Any] | None) -> str | None:
+    """The id of the job that ran this attempt: the wrapper writes it into status.yaml (from the
+    job script's HSM_JOB_ID); a job script of an earlier hsm wrote it into a `job_id` file
+    ("ATTEMPT JOBID"). `status` is the status file as read already (None: read it here)."""
+    if status is None:
+        status = read_status(Path(task_dir, "status.yaml")) or {}
+    if status.get("attempt") == attempt and status.get("job_id"):
+        return str(status["job_id"])
+    try:
+        with open(os.path.join(task_dir, "job_id"), encoding="utf-8") as fh:
+            words = fh.read().split()
+    except OSError:
+        return None
+    return words[1] if len(words) >= 2 and words[0] == str(attempt) else None

@@ -4,7 +4,9 @@ Standard library only (see the package docstring). Started as `AGENT serve RUNNE
 A runner directory holds:
 
     task.sh        the rendered task wrapper (templates/task.sh)
-    queue/         batch files written by `hsm submit` and `hsm cancel`, read in name order
+    queue/         batch files written by `hsm submit` and `hsm cancel`, read in name order;
+                   a submit batch lists each attempt with its argv and params.yaml text: the
+                   record of what it runs (the runner makes the task's directory at its start)
     started        append-only: one line per task attempt before and after it is started
                    (`S`, with the GPU ids it gets if any, and `P`), or taken back before it
                    started (`R`, see `revoke_attempts`); GPU ids are shared out from it (gpus.py)
@@ -27,13 +29,14 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from .gpus import GpuBook, ids_text
-from .status import alive, free_kb, proc_start, read_status
+from .status import alive, free_kb, proc_start
 
 LINGER = 3.0  # seconds an idle runner waits for more work before it leaves
 QUEUE_SCAN = 0.2  # seconds between looks at the queue while tasks run
@@ -45,6 +48,10 @@ def _log(fh: Any, message: str) -> None:
 
 
 Started = Dict[Tuple[str, int], Optional[Tuple[int, int]]]
+# An attempt waiting to start: task, attempt, tasks dir, environment, argv and params.yaml text
+# (None, None: the wrapper reads the files hsm put in the task's directory, as for a batch of an
+# earlier hsm). Kept small: a runner may hold a million of them.
+Pending = Tuple[str, int, str, Optional[Dict[str, str]], Optional[Tuple[str, ...]], Optional[str]]
 
 
 def parse_started(lines: list[str], started: Started, revoked: set[tuple[str, int]],
@@ -101,6 +108,27 @@ def revoke_attempts(runner_dir: Path, keys: list[tuple[str, int]]) -> tuple[list
     return revoked, began
 
 
+def starting(start: list[Any]) -> tuple[tuple[str, ...] | None, str | None]:
+    """A batch entry's argv and params.yaml text ({"argv": [...], "params_yaml": TEXT} after the
+    task and attempt); the arguments interned, as tasks share most of them."""
+    spec = start[0] if start and isinstance(start[0], dict) else {}
+    argv = tuple(sys.intern(str(a)) for a in spec["argv"]) if spec.get("argv") else None
+    text = spec.get("params_yaml")
+    return argv, (str(text) if text is not None else None)
+
+
+def write_params(task_dir: str, text: str) -> None:
+    """The task's params.yaml (a copy of its line in the sweep's parameter table, for people and
+    the training script), unless there: written whole and renamed into place."""
+    path = os.path.join(task_dir, "params.yaml")
+    if os.path.exists(path):  # a retry: the parameters of a task never change
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def runner_alive(runner_dir: Path) -> bool:
     """True when a runner is serving `runner_dir` now."""
     try:
@@ -117,8 +145,8 @@ class Runner:
         self.dir = runner_dir
         self.queue_dir = runner_dir / "queue"
         self.seen: set[str] = set()
-        self.pending: deque[tuple[str, int, str, Dict[str, str] | None]] = deque()
-        self.running: dict[int, tuple[subprocess.Popen[bytes], str, int]] = {}
+        self.pending: deque[Pending] = deque()
+        self.running: dict[int, tuple[subprocess.Popen[bytes], str, int, str]] = {}
         self.revoked: set[tuple[str, int]] = set()
         self.tasks_dir = ""  # where the tasks of the latest batch live (watched for free disk)
         self.max_parallel = 1
@@ -192,10 +220,10 @@ class Runner:
             if tasks_dir:
                 self.tasks_dir = tasks_dir
             env = batch.get("env") if isinstance(batch.get("env"), dict) else None
-            for task, attempt in batch.get("tasks", []):
+            for task, attempt, *start in batch.get("tasks", []):
                 key = (task, int(attempt))
                 if key not in self.started and key not in self.revoked:
-                    self.pending.append((task, int(attempt), os.path.join(tasks_dir, task), env))
+                    self.pending.append((task, int(attempt), tasks_dir, env, *starting(start)))
             cancel = [(t, int(a)) for t, a in batch.get("cancel", [])]
             if cancel:
                 self.cancel(set(cancel))
@@ -204,7 +232,7 @@ class Runner:
     def cancel(self, keys: set[tuple[str, int]]) -> None:
         self.revoked |= keys
         self.pending = deque(p for p in self.pending if (p[0], p[1]) not in keys)
-        for pid, (_, task, attempt) in list(self.running.items()):
+        for pid, (_, task, attempt, _) in list(self.running.items()):
             if (task, attempt) in keys:
                 _log(self.log, f"cancel {task} attempt {attempt} (pid {pid})")
                 # The wrapper alone: its trap stops the command and records why. A signal to
@@ -214,27 +242,28 @@ class Runner:
                 except ProcessLookupError:
                     pass
 
-    def claim_next(self) -> list[tuple[str, int, str, Dict[str, str] | None]]:
+    def claim_next(self) -> list[Pending]:
         """The attempts to start now, each written in `started` first (under its lock, so a
         revoke either comes before and the attempt never starts, or after and sees it started)."""
-        chosen: list[tuple[str, int, str, Dict[str, str] | None]] = []
+        chosen: list[Pending] = []
         fcntl.flock(self.started_fh.fileno(), fcntl.LOCK_EX)
         try:
             self.catch_up()
             held = self.gpus.held(self.started) if self.gpus.gpus else []
             while self.pending and len(self.running) + len(chosen) < self.max_parallel:
-                task, attempt, task_dir, env = self.pending.popleft()
+                waiting = self.pending.popleft()
+                task, attempt = waiting[0], waiting[1]
                 key = (task, attempt)
                 if key in self.started or key in self.revoked:
                     continue
                 ids = self.gpus.take(key, held) if self.gpus.gpus else ()
                 if ids is None:  # too few GPU ids free: it waits for a task to end
-                    self.pending.appendleft((task, attempt, task_dir, env))
+                    self.pending.appendleft(waiting)
                     break
                 # Written before the start, so a restarted runner never starts it again.
                 self.started_fh.write(f"S {task} {attempt}{' ' + ids_text(ids) if ids else ''}\n")
                 self.started[key] = None
-                chosen.append((task, attempt, task_dir, env))
+                chosen.append(waiting)
             self.started_fh.flush()
         finally:
             fcntl.flock(self.started_fh.fileno(), fcntl.LOCK_UN)
@@ -243,12 +272,16 @@ class Runner:
     def start_next(self) -> None:
         if not self.pending or len(self.running) >= self.max_parallel:
             return
-        for task, attempt, task_dir, env in self.claim_next():
+        for task, attempt, tasks_dir, env, argv, params_yaml in self.claim_next():
+            task_dir = os.path.join(tasks_dir, task)
             try:
                 for sub in ("results", "tmp"):
                     os.makedirs(os.path.join(task_dir, sub), exist_ok=True)
+                if params_yaml is not None:
+                    write_params(task_dir, params_yaml)
                 # The environment of the command that submitted the attempt, when it sent one.
                 env = dict(env if env is not None else os.environ)
+                env["HSM_RUNNER"] = "1"  # the wrapper leaves its TMPDIR to this runner (`reap`)
                 self.gpus.environment((task, attempt), env)
                 if self.disk:
                     # The wrapper checks this figure against its minimum instead of running df,
@@ -256,7 +289,7 @@ class Runner:
                     env.update({"HSM_DISK_FREE_KB": str(free_kb(task_dir)),
                                 "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"})
                 proc = subprocess.Popen(
-                    ["bash", str(self.dir / "task.sh"), task_dir, str(attempt)],
+                    ["bash", str(self.dir / "task.sh"), task_dir, str(attempt), *(argv or ())],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=self.log,
@@ -271,7 +304,7 @@ class Runner:
             self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}\n")
             self.started_fh.flush()
             self.started[(task, attempt)] = (proc.pid, start)
-            self.running[proc.pid] = (proc, task, attempt)
+            self.running[proc.pid] = (proc, task, attempt, task_dir)
 
     def watch_disk(self, tasks_dir: str) -> None:
         """Stop every running task (SIGUSR2: failed, reason disk) when free disk is below the floor."""
@@ -281,7 +314,7 @@ class Runner:
         free = free_kb(tasks_dir)
         if free >= floor:
             return
-        for pid, (_, task, attempt) in self.running.items():
+        for pid, (_, task, attempt, _) in self.running.items():
             if pid not in self.disk_signalled:
                 _log(self.log, f"disk below floor ({free} KB < {floor} KB): stopping {task} attempt {attempt}")
                 self.disk_signalled.add(pid)
@@ -291,12 +324,16 @@ class Runner:
                     pass
 
     def reap(self) -> bool:
-        """Forget finished tasks; True when a slot came free."""
+        """Forget finished tasks, removing the TMPDIR they left empty; True when a slot came free."""
         freed = False
-        for pid, (proc, _task, _attempt) in list(self.running.items()):
+        for pid, (proc, _task, _attempt, task_dir) in list(self.running.items()):
             if proc.poll() is not None:
                 del self.running[pid]
                 freed = True
+                try:
+                    os.rmdir(os.path.join(task_dir, "tmp"))  # one inode less per task; scratch left there stays
+                except OSError:
+                    pass
         return freed
 
     def serve(self) -> int:
@@ -318,8 +355,8 @@ class Runner:
             while True:
                 now = time.monotonic()
                 if stop:
-                    self.cancel({(t, a) for _, t, a in self.running.values()} | {(p[0], p[1]) for p in self.pending})
-                    for proc, _, _ in list(self.running.values()):
+                    self.cancel({(t, a) for _, t, a, _ in self.running.values()} | {(p[0], p[1]) for p in self.pending})
+                    for proc, _, _, _ in list(self.running.values()):
                         proc.wait()
                     return 0
                 if now - last_scan >= QUEUE_SCAN or not self.pending:
@@ -357,35 +394,3 @@ class Runner:
                     pass
         finally:
             self.release()
-
-
-def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
-    """Stop the running wrappers of these attempts; kill what outlives `grace` seconds.
-
-    Used by a cancel in case the runner is gone while its tasks still run. The wrapper
-    alone gets TERM: its trap stops the command and writes the final status, which a
-    signal to its whole group could cut short. Returns (signalled, killed).
-    """
-    waiting: list[tuple[int, int | None]] = []
-    for task, attempt in keys:
-        status = read_status(Path(tasks_dir, task, "status.yaml"))
-        if not status or status.get("attempt") != attempt or status.get("state") != "running":
-            continue
-        pid, start = status.get("pid"), status.get("pid_start")
-        if isinstance(pid, int) and alive(pid, start):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            waiting.append((pid, start))
-    signalled = len(waiting)
-    deadline = time.monotonic() + grace
-    while waiting and time.monotonic() < deadline:
-        waiting = [(p, s) for p, s in waiting if alive(p, s)]
-        time.sleep(0.05)
-    for pid, _ in waiting:
-        try:
-            os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session: all of it
-        except ProcessLookupError:
-            pass
-    return signalled, len(waiting)

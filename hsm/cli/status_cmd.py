@@ -11,7 +11,7 @@ from hsm.cli.common import hsm_config_option, note, open_sweep, project_for, sho
 from hsm.cli.completion import complete_sweep_ids
 from hsm.cli.render import duration_text, progress_line, summary_table
 from hsm.cli.task_view import task_data, task_text
-from hsm.commands.status import summarize
+from hsm.commands.status import failed_rows, summarize
 from hsm.errors import BadInput
 from hsm.sweep import Sweep, list_sweeps
 
@@ -29,7 +29,7 @@ def _json_summary(summary: dict) -> str:
 
 def _show_all(project, as_json: bool) -> None:
     """`hsm status --all`: one line per sweep of the project."""
-    summaries = [summarize(Sweep.open(p)) for p in list_sweeps(project.outputs_dir)]
+    summaries = [summarize(Sweep.open(p), rows=False) for p in list_sweeps(project.outputs_dir)]
     if as_json:
         click.echo(json.dumps([{k: v for k, v in s.items() if k != "tasks"} for s in summaries], indent=2))
         return
@@ -77,7 +77,8 @@ def status(sweep: str | None, show_all: bool, as_json: bool, task_id: str | None
         data = task_data(s, task_id)
         click.echo(json.dumps(data, indent=2, default=str) if as_json else task_text(data))
         return
-    summary = summarize(s)
+    index = s.read_index()
+    summary = summarize(s, index, rows=as_json)  # the text lists failed tasks only: no row per task
     if as_json:
         click.echo(_json_summary(summary))
         return
@@ -93,7 +94,7 @@ def status(sweep: str | None, show_all: bool, as_json: bool, task_id: str | None
         tids = info["tasks"]
         shown = ", ".join(tids[:20]) + (f" and {len(tids) - 20} more" if len(tids) > 20 else "")
         click.echo(f"Stranded on {name} (no answer since {info['since']}): {len(tids)} tasks: {shown}")
-    failed = [t for t in summary["tasks"] if t["state"] == "failed"]
+    failed = failed_rows(index)
     if failed:
         click.echo("Failed tasks:")
         for t in failed[:20]:

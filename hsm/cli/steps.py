@@ -34,7 +34,6 @@ from hsm.commands import expand as expand_cmd
 from hsm.commands import health as health_cmd
 from hsm.commands import poll as poll_cmd
 from hsm.commands import submit as submit_cmd
-from hsm.commands.status import summarize
 from hsm.config import STRATEGIES, ProjectConfig
 from hsm.errors import HsmError
 
@@ -205,10 +204,9 @@ def poll(sweep: str | None, hsm_config: Path | None) -> None:
         hsm poll sweep_20261122_063133
     """
     s, project = open_sweep(sweep, hsm_config)
-    result = poll_cmd.poll(s, project)
+    result, counts = poll_cmd.poll_counted(s, project)
     report_poll(result)
-    summary = summarize(s)
-    note(progress_line(summary["counts"], summary["total"]))
+    note(progress_line(counts, sum(counts.values())))
     echo_path(s)
 
 

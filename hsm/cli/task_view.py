@@ -8,10 +8,10 @@ from typing import Any
 
 from tabulate import tabulate
 
-from hsm import store
 from hsm.commands import attempts
 from hsm.commands.errors import read_tail
 from hsm.errors import BadInput
+from hsm.paramtable import ParamTable
 from hsm.sweep import Sweep
 
 TAIL_SHOWN = 8
@@ -24,7 +24,7 @@ def task_data(sweep: Sweep, tid: str) -> dict[str, Any]:
     if entry is None:
         raise BadInput(f"{sweep.id} has no task {tid!r} (tasks are named like {next(iter(index['tasks']), 'task_001')})")
     return {"id": tid, "state": entry["state"], "reason": entry.get("reason"),
-            "params": store.read_yaml(sweep.paths.params(tid)) or {},
+            "params": ParamTable(sweep.paths).get(tid),
             "attempts": attempts.history(sweep, tid, entry)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ from hsm.core.spec import SweepSpec
 from hsm.core.states import PENDING
 from hsm.core.sweepconfig import parse_sweep_config
 from hsm.errors import BadInput
+from hsm.paramtable import LineWriter
 from hsm.paths import SweepPaths, id_width, task_id
 
 _SWEEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -140,30 +142,6 @@ def new_sweep_id(now: _dt.datetime | None = None) -> str:
     return (now or _dt.datetime.now()).strftime("sweep_%Y%m%d_%H%M%S")
 
 
-class _ParamsWriter:
-    """Renders params.yaml files, reusing the YAML text of values already seen.
-
-    A grid repeats the same few values across many tasks, so most lines are rendered
-    once; this keeps expand of 100,000 tasks within seconds.
-    """
-
-    def __init__(self) -> None:
-        self._lines: dict[tuple[str, type, Any], str] = {}
-
-    def line(self, name: str, value: Any) -> str:
-        try:
-            key = (name, type(value), value)
-            cached = self._lines.get(key)
-        except TypeError:  # lists and dicts are not hashable: render them each time
-            return store.yaml_text({name: value})
-        if cached is None:
-            cached = self._lines[key] = store.yaml_text({name: value})
-        return cached
-
-    def text(self, params: dict[str, Any]) -> str:
-        return "".join(self.line(name, value) for name, value in params.items())
-
-
 def _metadata(p: Plan, project: ProjectConfig, sweep_id: str, width: int) -> dict[str, Any]:
     return {
         "sweep_id": sweep_id,
@@ -190,29 +168,39 @@ def _metadata(p: Plan, project: ProjectConfig, sweep_id: str, width: int) -> dic
 
 
 def _build(tmp: Path, p: Plan, project: ProjectConfig, sweep_id: str) -> None:
+    """Write the sweep's files into `tmp`: no task has a directory yet (its first submit makes it)."""
     paths = SweepPaths(tmp)
     for directory in paths.skeleton():
         directory.mkdir(parents=True, exist_ok=True)
     width = id_width(p.tasks)
     (tmp / "sweep_config.yaml").write_text(p.raw_text, encoding="utf-8")
     store.write_yaml(paths.metadata, _metadata(p, project, sweep_id, width))
-    writer = _ParamsWriter()
-    tasks: dict[str, dict[str, Any]] = {}
-    tasks_dir = str(paths.tasks)
-    for number, params in enumerate(p.spec.combinations(), start=1):
-        if number > p.tasks:
-            break
-        tid = task_id(number, width)
-        task_dir = os.path.join(tasks_dir, tid)
-        os.mkdir(task_dir)
-        with open(os.path.join(task_dir, "params.yaml"), "w", encoding="utf-8") as fh:
-            fh.write(writer.text(params))
-        tasks[tid] = {"state": PENDING}
-    index = {"sweep_id": sweep_id, "sources": {}, "tasks": tasks}
+    tids = _write_param_table(paths.param_table, p, width)
+    # Every entry is the same object: one dict for a million pending tasks, and index_text
+    # renders it once.
+    pending = {"state": PENDING}
+    index = {"sweep_id": sweep_id, "sources": {}, "tasks": dict.fromkeys(tids, pending)}
     (tmp / "task_mapping.yaml").write_text(store.index_text(index), encoding="utf-8")
     (tmp / "logs" / "sweep.log").write_text(
         f"[{log_stamp()}] INFO - expand: {p.tasks} tasks ({p.total} combinations) from {p.origin()}\n", encoding="utf-8"
     )
+
+
+def _write_param_table(path: Path, p: Plan, width: int) -> list[str]:
+    """Write the parameter table (`hsm.paramtable`), one line per task; the task ids in order."""
+    writer = LineWriter()
+    tids: list[str] = []
+    chunk: list[str] = []
+    with open(path, "w", encoding="utf-8") as fh:
+        for number, params in enumerate(itertools.islice(p.spec.combinations(), p.tasks), start=1):
+            tid = task_id(number, width)
+            tids.append(tid)
+            chunk.append(writer.line(tid, params))
+            if len(chunk) >= 10_000:
+                fh.write("".join(chunk))
+                chunk.clear()
+        fh.write("".join(chunk))
+    return tids
 
 
 def _same_sweep(existing: Path, p: Plan) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 from hsm import store
 from hsm.core.index import Index, TaskEntry
 from hsm.errors import BadInput
+from hsm.paramtable import ParamTable
 from hsm.sweep import Sweep
 
 FORMATS = ("csv", "json", "parquet")
@@ -54,13 +55,9 @@ def cell(value: Any) -> Any:
     return value
 
 
-def params_of(sweep: Sweep, tid: str) -> dict[str, Any]:
-    """Task `tid`'s parameters from its params.yaml, flattened; {} when it has none."""
-    path = sweep.paths.params(tid)
-    if not path.is_file():
-        return {}
-    data = store.read_yaml(path)
-    return flatten(data) if isinstance(data, Mapping) else {}
+def params_of(table: ParamTable, tid: str) -> dict[str, Any]:
+    """Task `tid`'s parameters from the sweep's parameter table, flattened; {} when it has none."""
+    return flatten(table.get(tid))
 
 
 def metrics_of(sweep: Sweep, tid: str) -> dict[str, Any]:
@@ -113,7 +110,8 @@ def task_rows(sweep: Sweep, index: Index | None = None) -> tuple[list[str], list
     tasks, so each row holds every column, None where a task has no value.
     """
     tasks = (sweep.read_index() if index is None else index)["tasks"]
-    params = {tid: params_of(sweep, tid) for tid in tasks}
+    table = ParamTable(sweep.paths)
+    params = {tid: params_of(table, tid) for tid in tasks}
     metrics = {tid: metrics_of(sweep, tid) for tid in tasks}
     taken = set(FIXED_COLUMNS)
     param_columns = column_names(union(params.values()), taken, "param.")

@@ -11,6 +11,7 @@ from hsm.config import ProjectConfig
 from hsm.core.failover import RetryPolicy, cannot_start, requeue_elsewhere, schedule_retries
 from hsm.core.index import Index, PollResult, SourceEntry, TaskRef
 from hsm.core.states import FAILED, FINAL
+from hsm.core.summary import state_counts
 from hsm.core.transitions import (
     HealthFold,
     PollFold,
@@ -148,6 +149,15 @@ def _setup_errors(index: Index, failed: list[str], health: HealthFold, now: str)
 
 def poll(sweep: Sweep, project: ProjectConfig, skip: Collection[str] = ()) -> PollSummary:
     """One poll of every source that has unfinished tasks of this sweep (but those in `skip`)."""
+    return poll_counted(sweep, project, skip)[0]
+
+
+def poll_counted(sweep: Sweep, project: ProjectConfig, skip: Collection[str] = ()) -> tuple[PollSummary, dict[str, int]]:
+    """`poll`, and how many tasks are in each state after it (a progress line's figures): from
+    the index the poll read when it found nothing new, so an idle poll reads it once."""
     index = sweep.read_index()
     refs = {n: r for n, r in active_refs(index).items() if n not in skip}
-    return record(sweep, observe(sweep, project, index.get("sources", {}), refs), index)
+    results = observe(sweep, project, index.get("sources", {}), refs)
+    if not poll_has_news(index, results):
+        return PollFold(), state_counts(index["tasks"])
+    return record(sweep, results), state_counts(sweep.read_index()["tasks"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections import Counter
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
 from hsm.core.index import Index
@@ -21,8 +22,22 @@ def parse_iso(text: str | None) -> _dt.datetime | None:
         return None
 
 
-def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> dict[str, Any]:
-    """Plain data describing the sweep (what `hsm status --json` prints)."""
+def state_counts(tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """The number of tasks in each state, every state named (a progress line's figures)."""
+    counts = Counter(map(itemgetter("state"), tasks.values()))
+    return {s: counts.get(s, 0) for s in ORDER}
+
+
+def task_row(tid: str, t: Mapping[str, Any], stranded: bool = False) -> dict[str, Any]:
+    """One task as `hsm status --json` lists it."""
+    return {"id": tid, "state": t["state"], "source": t.get("source"), "attempt": t.get("attempt"),
+            "exit_code": t.get("exit_code"), "reason": t.get("reason"), "host": t.get("host"),
+            "duration": t.get("duration"), "stranded": stranded}
+
+
+def summarize(index: Index, sweep_id: str, path: str, created: Any = None, rows: bool = True) -> dict[str, Any]:
+    """Plain data describing the sweep (what `hsm status --json` prints); with `rows` False,
+    `tasks` is left empty (a summary of a million tasks without a million rows)."""
     tasks = index["tasks"]
     sources_meta = index.get("sources", {})
     # Active tasks on a source whose last poll failed: hsm cannot say what became of them.
@@ -33,7 +48,7 @@ def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> di
     durations: list[float] = []
     starts: list[str] = []
     ends: list[str] = []
-    rows = []
+    listed = []
     for tid, t in tasks.items():
         state, source = t["state"], t.get("source")
         counts[state] += 1
@@ -48,9 +63,8 @@ def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> di
             starts.append(t["start"])
         if t.get("end"):
             ends.append(t["end"])
-        rows.append({"id": tid, "state": state, "source": source, "attempt": t.get("attempt"),
-                     "exit_code": t.get("exit_code"), "reason": t.get("reason"), "host": t.get("host"),
-                     "duration": t.get("duration"), "stranded": is_stranded})
+        if rows:
+            listed.append(task_row(tid, t, is_stranded))
     total = len(tasks)
     finished = sum(counts[s] for s in FINAL)
     return {
@@ -75,7 +89,7 @@ def summarize(index: Index, sweep_id: str, path: str, created: Any = None) -> di
                    "error": sources_meta[name].get("unreachable_error"), "tasks": tids}
             for name, tids in stranded.items()
         },
-        "tasks": rows,
+        "tasks": listed,
     }
 
 

@@ -128,9 +128,10 @@ def delivered_unfinished(tasks: Mapping[str, TaskEntry]) -> dict[str, list[TaskR
     out: dict[str, list[TaskRef]] = {}
     for tid, entry in tasks.items():
         state = entry["state"]
-        if state in ACTIVE and not (state == SUBMITTED and not entry.get("job")):
-            out.setdefault(entry["source"], []).append(
-                TaskRef(tid, entry["attempt"], state, entry.get("seen"), entry.get("job")))
+        if state in ACTIVE:
+            job = entry.get("job")
+            if job or state != SUBMITTED:  # a reserved attempt not delivered yet is not asked about
+                out.setdefault(entry["source"], []).append(TaskRef(tid, entry["attempt"], state, entry.get("seen"), job))
     return out
 
 

@@ -7,6 +7,7 @@ SSH hosts (`hsm.sources.runner_based`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from hsm.config import ProjectConfig
@@ -25,7 +26,7 @@ class LocalSource(RunnerSource):
         super().__init__(config, sweep, project)
         self.transport = InProcessAgent()
 
-    def batch(self, tasks: list[TaskRef]) -> dict[str, Any]:
+    def batch(self, tasks: list[TaskRef], starts: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         """The batch carries this command's environment: a runner still alive from an earlier
         command starts these attempts as the command submitting them would."""
-        return {**super().batch(tasks), "env": dict(os.environ)}
+        return {**super().batch(tasks, starts), "env": dict(os.environ)}

@@ -6,8 +6,9 @@ through `hsm.remote_agent`. What differs is where the sweep lives on the host an
 files get there, which the SSH source adds (`hsm.sources.ssh`). Per command, whatever the
 number of tasks:
 
-    submit   stage the wrapper and the tasks' argv files; one `start` call queues the
-             batch and starts the runner (a second runner leaves at once)
+    submit   stage the wrapper; one `start` call queues the batch, which carries each
+             task's argv and params.yaml, and starts the runner (a second runner leaves at
+             once); the runner makes a task's directory when it starts the task
     poll     one `poll` call: the runner's probe of every task; a runner that is gone
              while tasks wait is started again
     cancel   one `cancel` call: a cancel batch, and a signal to every running wrapper
@@ -23,6 +24,8 @@ from __future__ import annotations
 import logging
 import posixpath
 import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -34,12 +37,23 @@ from hsm.core.health import classify_health
 from hsm.core.settings import SourceConfig
 from hsm.errors import SourceError
 from hsm.jobscript import Raw, render, template_text
+from hsm.paramtable import write_task_params
 from hsm.remote_agent import CALL_TIMEOUT
 from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef
-from hsm.sources.taskcmd import disk_watch, wrapper_values, write_argv_files
+from hsm.sources.taskcmd import disk_watch, takes_argv, task_inputs, wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Staged:
+    """What `stage` made: the files a host needs (paths below the sweep dir), and per task what
+    the batch carries to start it (`TaskInputs.for_runner`; empty for a wrapper that reads
+    the task's argv file, which is then among the files)."""
+
+    files: list[str]
+    starts: dict[str, dict[str, Any]]
 
 
 class AgentTransport(Protocol):
@@ -157,12 +171,15 @@ class RunnerSource(Source):
 
     # --- submit -------------------------------------------------------------------------------
 
-    def stage(self, tasks: list[TaskRef]) -> list[str]:
-        """Write the wrapper and every task's argv as the host needs them; their paths below the sweep dir."""
+    def stage(self, tasks: list[TaskRef]) -> Staged:
+        """Write the wrapper; the files a host needs (below the sweep dir), and what the batch
+        carries for each task (its argv and params.yaml: the runner makes the task's directory
+        when it starts the task, so a submit writes no file per task)."""
         project_dir = self.host_project()
         self.runner_dir.mkdir(parents=True, exist_ok=True)
+        template = template_text("task.sh", self.local_root)
         wrapper = render(
-            template_text("task.sh", self.local_root),
+            template,
             wrapper_values(self.sweep, self.name, PurePosixPath(project_dir), setup=Raw(conda_setup(self.conda_env()))),
             "templates/task.sh",
         )
@@ -170,22 +187,27 @@ class RunnerSource(Source):
         if not target.is_file() or target.read_text(encoding="utf-8") != wrapper:
             store.atomic_write(target, wrapper)
         script = host_script(self.sweep.metadata.get("training_script") or "", self.local_root, project_dir)
-        tasks_dir = self.host_tasks()
-        write_argv_files(self.sweep, [t.id for t in tasks], python=self.host_python(), script=script,
-                         task_dir=lambda tid: PurePosixPath(tasks_dir, tid))
+        inputs = task_inputs(self.sweep, [t.id for t in tasks], python=self.host_python(), script=script,
+                             tasks_dir=self.host_tasks())
         paths = self.sweep.paths
         files = [paths.relative(p) for p in (paths.config, paths.metadata, target)]
-        for task in tasks:
-            files += [paths.relative(paths.params(task.id)), paths.relative(paths.argv(task.id))]
-        return files
+        if takes_argv(template):
+            return Staged(files, inputs.for_runner())
+        # A project's own wrapper made for an earlier hsm reads the task's argv file.
+        write_task_params(paths, inputs.params)
+        write_argv_files(self.sweep, inputs.argv)
+        tasks_dir = paths.relative(paths.tasks)  # once: pathlib per task costs seconds on 100,000
+        return Staged(files + [f"{tasks_dir}/{t.id}/{name}" for t in tasks for name in ("params.yaml", "argv")], {})
 
-    def batch(self, tasks: list[TaskRef]) -> dict[str, Any]:
-        """The queue batch that hands these attempts to the runner."""
+    def batch(self, tasks: list[TaskRef], starts: Mapping[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The queue batch that hands these attempts to the runner, each with what starting it
+        takes when given (`Staged.starts`): the batch is the record of what each attempt runs."""
+        starts = starts or {}
         return {
             "tasks_dir": self.host_tasks(),
             "max_parallel": self.max_parallel,
             "disk": disk_watch(self.sweep),
-            "tasks": [[t.id, t.attempt] for t in tasks],
+            "tasks": [[t.id, t.attempt, starts[t.id]] if t.id in starts else [t.id, t.attempt] for t in tasks],
             # The runner shares these out (None: tasks start without CUDA_VISIBLE_DEVICES).
             "gpus": list(self.gpus) if isinstance(self.gpus, tuple) else self.gpus,
             "gpus_per_task": self.gpus_per_task,
@@ -199,9 +221,9 @@ class RunnerSource(Source):
                      self.transport.where)
 
     def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
-        self.stage(tasks)
+        staged = self.stage(tasks)
         _, answer = self.call("start", {"project_dir": self.host_project(), "runner_dir": self.host_runner(),
-                                        "batch": self.batch(tasks)})
+                                        "batch": self.batch(tasks, staged.starts)})
         self.note_gpus(answer)
         return SubmitResult(accepted={t.id: {"job": "runner"} for t in tasks})
 

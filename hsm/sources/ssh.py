@@ -39,7 +39,7 @@ from hsm.transport import SshTarget
 
 __all__ = ["SshSource", "call_host", "host_home", "remember_host_home", "resolve_remote"]
 
-TASK_LOGS = ("status.yaml", "stdout.log", "stderr.log", "task_info.txt")
+TASK_LOGS = ("status.yaml", "stdout.log", "stderr.log")
 COLLECTED = "collected"  # in the local runner dir: "TASK ATTEMPT" per task brought home
 
 
@@ -189,7 +189,7 @@ class SshSource(RunnerSource):
 
     def submit(self, tasks: list[TaskRef], record: Record | None = None) -> SubmitResult:
         self.home(ask=True)  # every path written for the host is absolute
-        files = self.stage(tasks)
+        staged = self.stage(tasks)
         excludes = self.excludes()
         project_dir = self.host_project()
         if self.host.sync_mode == "push":
@@ -197,12 +197,12 @@ class SshSource(RunnerSource):
         expected = sync.local_state(self.local_root, excludes) if self.project.verify_sync else None
         self.target.rsync(
             [f"{self.sweep.root}/"], self.target.remote_path(f"{self.host_sweep()}/"),
-            options=["-r", "--mkpath", "--from0", "--files-from=-"], input="".join(f + "\0" for f in files),
+            options=["-r", "--mkpath", "--from0", "--files-from=-"], input="".join(f + "\0" for f in staged.files),
         )
         code, answer = self.call(
             "start",
             {"project_dir": project_dir, "runner_dir": self.host_runner(), "expected": expected,
-             "batch": self.batch(tasks), "home": self.home()},
+             "batch": self.batch(tasks, staged.starts), "home": self.home()},
             ok_codes=(0, agent_actions.MISMATCH, agent_actions.HOME_CHANGED),
         )
         if code == agent_actions.HOME_CHANGED:
@@ -245,10 +245,12 @@ class SshSource(RunnerSource):
             entries += [paths.relative(paths.task(t.id) / name) for t in active for name in TASK_LOGS]
         # --ignore-times: rsync's quick check (same size and mtime) would skip a log fetched
         # while the task ran and rewritten within the same timestamp tick since. Only those few
-        # logs are here already; everything else comes for the first time anyway.
+        # logs are here already; everything else comes for the first time anyway. A task's
+        # TMPDIR holds scratch files, not results (the runner removes it when it is empty).
         self.target.rsync(
             [self.target.remote_path(f"{self.host_sweep()}/")], f"{self.sweep.root}/",
-            options=["-r", "--ignore-times", "--from0", "--files-from=-", "--ignore-missing-args"],
+            options=["-r", "--ignore-times", "--from0", "--files-from=-", "--ignore-missing-args",
+                     "--exclude=/tasks/*/tmp/"],
             input="".join(e + "\0" for e in entries),
         )
         record_collected(self.runner_dir / COLLECTED, finished)

@@ -64,7 +64,8 @@ if out:
     os.makedirs(out, exist_ok=True)
     keys = ("HSM_TASK_ID", "HSM_TASK_DIR", "HSM_SWEEP_ID", "HSM_OUTPUT_DIR", "TMPDIR", "PWD")
     with open(os.path.join(out, "env.json"), "w") as fh:
-        json.dump({k: os.environ.get(k) for k in keys}, fh)
+        json.dump({**{k: os.environ.get(k) for k in keys},
+                   "tmpdir_is_dir": os.path.isdir(os.environ.get("TMPDIR", ""))}, fh)
     with open(os.path.join(out, "pid"), "w") as fh:
         fh.write(str(os.getpid()))
 event("start")
@@ -131,6 +132,18 @@ def read_index(sweep_dir: Path) -> dict[str, Any]:
     data = yaml.safe_load((sweep_dir / "task_mapping.yaml").read_text(encoding="utf-8"))
     assert isinstance(data, dict) and isinstance(data.get("tasks"), dict), data
     return data
+
+
+def read_param_table(sweep_dir: Path) -> dict[str, dict[str, Any]]:
+    """task_params.jsonl, read with json: each task's parameters, in task order."""
+    rows = [json.loads(line) for line in (sweep_dir / "task_params.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {row["task_id"]: row["params"] for row in rows}
+
+
+def task_entries(task_dir: Path) -> list[str]:
+    """What hsm left in a task's directory: every entry but what the task itself wrote
+    (results/, metrics.json)."""
+    return sorted(p.name for p in task_dir.iterdir() if p.name not in ("results", "metrics.json"))
 
 
 def read_status(task_dir: Path) -> dict[str, Any] | None:

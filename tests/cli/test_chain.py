@@ -13,6 +13,7 @@ from tests.cli.hsmproc import (
     Project,
     job_command,
     read_index,
+    read_param_table,
     read_status,
     started_lines,
     wait_for,
@@ -122,9 +123,12 @@ def test_expands_started_together_get_different_sweep_ids(project: Project) -> N
 def test_seed_002_grid_expands_in_grid_order(project: Project) -> None:
     project.sweep_config(SEED_002)
     sweep = project.expand("sweeps/sweep_config.yaml")
-    tasks = sorted(p.name for p in (sweep / "tasks").iterdir())
+    table = read_param_table(sweep)
+    tasks = list(table)
     assert tasks == [f"task_{i:03d}" for i in range(1, 28)]
     assert list(read_index(sweep)["tasks"]) == tasks
+    # No task has a directory before its first submit: the table holds the parameters.
+    assert not any((sweep / "tasks").iterdir())
     expected = [
         {"learning_rate": 0.001, "batch_size": 32, "hidden_dim": 64},
         {"learning_rate": 0.001, "batch_size": 32, "hidden_dim": 128},
@@ -132,11 +136,9 @@ def test_seed_002_grid_expands_in_grid_order(project: Project) -> None:
         {"learning_rate": 0.001, "batch_size": 64, "hidden_dim": 64},
     ]
     for tid, params in zip(tasks, expected):
-        loaded = yaml.safe_load((sweep / "tasks" / tid / "params.yaml").read_text())
-        assert loaded == params
-        assert list(loaded) == ["learning_rate", "batch_size", "hidden_dim"]
-    last = yaml.safe_load((sweep / "tasks" / "task_027" / "params.yaml").read_text())
-    assert last == {"learning_rate": 0.1, "batch_size": 128, "hidden_dim": 256}
+        assert table[tid] == params
+        assert list(table[tid]) == ["learning_rate", "batch_size", "hidden_dim"]
+    assert table["task_027"] == {"learning_rate": 0.1, "batch_size": 128, "hidden_dim": 256}
     meta = yaml.safe_load((sweep / "sweep_metadata.yaml").read_text())
     assert meta["metadata"] == {"description": "Hyperparameter search for my model", "tags": ["baseline", "grid_search"]}
     assert (sweep / "sweep_config.yaml").read_text() == SEED_002
@@ -150,12 +152,20 @@ def test_params_yaml_maps_dotted_names_in_order(project: Project) -> None:
         "  seed: [7]\n"
     )
     sweep = project.expand("sweeps/sweep_config.yaml")
+    table = read_param_table(sweep)
+    assert list(table["task_001"]) == ["optimizer.lr", "model.hidden_dim", "model.layers.depth", "seed"]
+    # Each task's params.yaml is written into its directory by its first submit.
+    for step in (["assign", str(sweep), "--sources", "local:2"], ["submit", str(sweep)]):
+        assert project.hsm(*step).returncode == 0
+    project.poll_until_final(sweep)
     text = (sweep / "tasks" / "task_001" / "params.yaml").read_text()
     loaded = yaml.safe_load(text)
     assert list(loaded) == ["optimizer.lr", "model.hidden_dim", "model.layers.depth", "seed"]
     assert loaded == {"optimizer.lr": 0.1, "model.hidden_dim": 8, "model.layers.depth": 2, "seed": 7}
     assert yaml.safe_load((sweep / "tasks" / "task_002" / "params.yaml").read_text())["model.layers.depth"] == 3
     assert yaml.safe_load((sweep / "tasks" / "task_003" / "params.yaml").read_text())["optimizer.lr"] == 0.01
+    assert all(yaml.safe_load((sweep / "tasks" / tid / "params.yaml").read_text()) == params
+               for tid, params in table.items())
 
 
 def test_count_only_prints_only_the_number(project: Project) -> None:

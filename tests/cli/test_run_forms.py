@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.cli.hsmproc import ROOT, Project, hsm_argv, hsm_env, read_index
+from tests.cli.hsmproc import ROOT, Project, hsm_argv, hsm_env, read_index, read_param_table
 from tests.cli.test_bad_input import assert_bad_input
 
 pytest.importorskip("hydra")
@@ -40,7 +40,7 @@ def received(sweep: Path) -> list[dict]:
 
 
 def params(sweep: Path) -> list[dict]:
-    return [yaml.safe_load((task / "params.yaml").read_text()) for task in sorted((sweep / "tasks").iterdir())]
+    return list(read_param_table(sweep).values())
 
 
 def hydra_multirun(tmp_path: Path, *overrides: str) -> list[dict]:

@@ -27,9 +27,13 @@ def test_a_task_does_not_start_without_the_minimum_free_disk(project: Project) -
     sweep = Path(result.stdout.strip())
     for entry in read_index(sweep)["tasks"].values():
         assert (entry["state"], entry["reason"]) == ("failed", "disk")
-    info = (sweep / "tasks" / "task_001" / "task_info.txt").read_text()
-    assert "Disk space check FAILED" in info
-    assert not (sweep / "tasks" / "task_001" / "stdout.log").exists()  # the command never ran
+    task = sweep / "tasks" / "task_001"
+    # Why, where the task's own records are: its status (with the free disk it saw) and its stderr.log.
+    status = read_status(task)
+    assert status is not None and status["reason"] == "disk" and status["disk_free_kb"] < needed * 2**20
+    assert "hsm: task not started" in (task / "stderr.log").read_text()
+    assert not (task / "stdout.log").exists()  # the command never ran
+    assert not (task / "task_info.txt").exists()
 
 
 def test_a_running_task_is_stopped_below_the_floor(project: Project) -> None:

@@ -26,6 +26,7 @@ from tests.cli.hsmproc import (
     read_index,
     read_status,
     started_lines,
+    task_entries,
     wait_for,
 )
 from tests.integration.conftest_local import local_project  # noqa: F401  (the `project` fixture)
@@ -51,7 +52,11 @@ def submit_sweep(project: Project, sources: str) -> Path:
 
 
 def task_dirs(sweep: Path) -> list[Path]:
-    return sorted((sweep / "tasks").glob("task_*"))
+    """Every task's directory, in task order: those the runner has not started do not exist yet.
+    None while the sweep is still being built (its index is not there yet)."""
+    if not (sweep / "task_mapping.yaml").is_file():
+        return []
+    return [sweep / "tasks" / tid for tid in read_index(sweep)["tasks"]]
 
 
 def running_tasks(sweep: Path) -> list[Path]:
@@ -189,6 +194,7 @@ def test_cancel_stops_running_tasks_and_queued_ones_never_start(project: Project
     for d in queued:
         assert read_status(d) is None, f"{d.name} started after the cancel: {read_status(d)}"
         assert not (d / "results" / "pid").exists(), f"{d.name} ran after the cancel"
+        assert not d.exists(), f"{d.name} never started, yet has a directory"
     assert sorted(started_lines(sweep)) == sorted(f"S {d.name} 1" for d in running)
     polled = project.hsm("poll", str(sweep))
     assert polled.returncode == 0, polled.stderr
@@ -238,7 +244,10 @@ def test_task_environment_logs_and_status(project: Project) -> None:
         assert env["HSM_SWEEP_ID"] == sweep.name
         assert Path(env["HSM_OUTPUT_DIR"]).resolve() == (task / "results").resolve()
         assert Path(env["TMPDIR"]).resolve().is_relative_to(task.resolve()), env["TMPDIR"]
-        assert Path(env["TMPDIR"]).is_dir()
+        assert env["tmpdir_is_dir"]
+        # What hsm leaves in a finished task's directory: four files (TMPDIR, left empty, is gone).
+        assert task_entries(task) == ["params.yaml", "status.yaml", "stderr.log", "stdout.log"]
+        assert yaml.safe_load((task / "params.yaml").read_text()) == {"x": x}
         assert (task / "stdout.log").read_text() == f"stdout of {tid} x={x}\n"
         assert (task / "stderr.log").read_text() == f"stderr of {tid} x={x}\n"
         status = read_status(task)

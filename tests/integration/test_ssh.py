@@ -210,7 +210,10 @@ def test_sweep_across_local_and_two_hosts_comes_home(project: SshProject) -> Non
         assert out["host"] == hosts[entry["source"]]
         assert (task / "stdout.log").read_text().startswith(f"stdout of {tid}")
         assert (task / "stderr.log").read_text().startswith(f"stderr of {tid}")
-        assert (task / "params.yaml").is_file() and (task / "task_info.txt").is_file()
+        # What hsm leaves in a finished task's directory, here or brought home from a host: four
+        # files (the task's own results/ aside; its TMPDIR, left empty, is gone).
+        assert sorted(p.name for p in task.iterdir() if p.name != "results") == \
+            ["params.yaml", "status.yaml", "stderr.log", "stdout.log"], (tid, sorted(task.iterdir()))
         if entry["source"] != "local":
             # It ran in the host's copy of the project, with its TMPDIR in its own task dir there.
             assert out["cwd"] == f"{home}/{project.remote_root[2:]}"
@@ -480,8 +483,9 @@ def test_a_host_whose_copy_differs_is_refused_with_what_differs(project: SshProj
     assert step.returncode == 1 and "job.py" in step.stderr, step.stderr
     assert set(project.states(sweep).values()) == {"submitted"}
     assert not any(t.get("job") for t in project.index(sweep)["tasks"].values())
-    ran = project.on_host("server1", f"ls {remote}/sweeps/outputs/{sweep.name}/tasks/task_001").stdout.split()
-    assert "status.yaml" not in ran and "argv" in ran
+    # Nothing of a task reaches the host before its runner starts it (the batch carries its argv).
+    ran = project.on_host("server1", f"ls {remote}/sweeps/outputs/{sweep.name}/tasks 2>/dev/null || true").stdout.split()
+    assert ran == []
 
     # Asked to, it runs anyway on the copy that is there.
     forced = project.ok("run", "--resume", sweep.name, "--no-verify-sync", "--poll-interval", "0.3")
@@ -543,7 +547,9 @@ def test_cancel_stops_the_tasks_on_a_host(project: SshProject) -> None:
     assert statuses == {"task_001": "cancelled", "task_002": "cancelled"}, statuses
     time.sleep(1.0)
     remote = f"{project.remote_root}/sweeps/outputs/{sweep.name}/tasks/task_003".replace(" ", "\\ ")
-    assert "status.yaml" not in project.on_host("server1", f"ls {remote}").stdout  # never started
+    # never started: its dir is made when a task starts, so neither it nor a status file exists
+    assert project.on_host("server1", f"test -e {remote}/status.yaml || echo never-started").stdout.strip() \
+        == "never-started"
     assert result.stdout.strip() == str(sweep)
 
 

@@ -12,7 +12,7 @@ from hsm.errors import BadInput
 from hsm.jobscript import Raw, template_text
 from hsm.sources.base import TaskRef
 from hsm.sources.hpc import pbs, slurm
-from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, task_list_text
+from hsm.sources.hpc.naming import argv_word, chunk_key, chunks, group_jobs, job_name, task_list_text
 from hsm.sources.hpc.scheduler import JobSpec, chain_dependency, render_job_script
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
@@ -130,6 +130,11 @@ def test_group_jobs_takes_the_array_id_and_liveness_per_name() -> None:
     assert group_jobs(rows, slurm.ACTIVE) == {"n1": ("81", True), "n2": ("90", False)}
 
 
+# Arguments no shell may interpret on their way from the task list to the command.
+ARGV = ["/usr/bin/python3", "train.py", "lr=0.1", "name='a b'", "", "''", "tab\there", "new\nline", "back\\slash\\c",
+        "$(touch x)", "`touch x`", "*", "%s %b", "-e", "héllo wörld", "\x20", "\\0101"]
+
+
 @pytest.mark.parametrize("hooks, index_var", [(slurm, "SLURM_ARRAY_TASK_ID"), (pbs, "PBS_ARRAYID"),
                                               (pbs, "PBS_ARRAY_INDEX")])
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -139,17 +144,40 @@ def test_a_rendered_script_runs_the_task_of_its_index(tmp_path: Path, hooks, ind
     tasks = refs(3)
     for t in tasks:
         (root / "tasks" / t.id).mkdir(parents=True)
-    (root / "scripts" / "job_scripts" / "chunk_0123456789.tasks").write_text(task_list_text(tasks))
-    # A stand-in wrapper that says what it was given.
-    (root / "scripts" / "task_cluster.sh").write_text('printf "%s|%s|%s" "$1" "$2" "$(cat "$1/job_id")" > "$1/ran"\n')
+    argv = {t.id: [*ARGV, t.id] for t in tasks}
+    (root / "scripts" / "job_scripts" / "chunk_0123456789.tasks").write_text(task_list_text(tasks, argv))
+    # A stand-in wrapper that says what it was given: its arguments, NUL-separated, and the job id.
+    (root / "scripts" / "task_cluster.sh").write_text('printf "%s\\0" "$HSM_JOB_ID" "$@" > "$1/ran"\n')
     script = root / "chunk.sh"
     script.write_text(rendered(hooks, job(walltime=None), root=str(root), setup="export SETUP_RAN=1"))
     env = {"PATH": os.environ["PATH"], index_var: "1", "SLURM_ARRAY_JOB_ID": "71", "PBS_JOBID": "82"}
     proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     job_id = "71_1" if hooks is slurm else "82"
-    assert (root / "tasks" / "task_002" / "ran").read_text() == f"{root}/tasks/task_002|1|1 {job_id}"
+    ran = (root / "tasks" / "task_002" / "ran").read_text().split("\0")[:-1]
+    assert ran == [job_id, f"{root}/tasks/task_002", "1", *ARGV, "task_002"]
     assert not (tmp_path / hostile / "x").exists() and not Path("x").exists()
+    assert sorted(p.name for p in (root / "tasks" / "task_002").iterdir()) == ["ran"]  # no job_id, no argv file
+
+
+def test_a_task_list_line_without_argv_runs_the_wrapper_without_arguments(tmp_path: Path) -> None:
+    """A task list of an earlier hsm ("TASK ATTEMPT"): the wrapper gets no command and reads the argv file."""
+    (tmp_path / "scripts" / "job_scripts").mkdir(parents=True)
+    (tmp_path / "tasks" / "task_001").mkdir(parents=True)
+    (tmp_path / "scripts" / "job_scripts" / "chunk_0123456789.tasks").write_text("task_001 1\n")
+    (tmp_path / "scripts" / "task_cluster.sh").write_text('printf "%s\\0" "$@" > "$1/ran"\n')
+    script = tmp_path / "chunk.sh"
+    script.write_text(rendered(slurm, job(), root=str(tmp_path), setup=""))
+    env = {"PATH": os.environ["PATH"], "SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_JOB_ID": "71"}
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "tasks" / "task_001" / "ran").read_text().split("\0")[:-1] == [f"{tmp_path}/tasks/task_001", "1"]
+
+
+def test_argv_words_hold_no_blank_and_decode_back() -> None:
+    words = [argv_word(arg) for arg in ARGV]
+    assert all(word and not any(ch.isspace() for ch in word) for word in words)
+    assert argv_word("lr=0.1") == "lr=0.1" and argv_word("") == "''" and argv_word("a b") == "a\\x20b"
 
 
 def test_a_script_without_a_task_for_its_index_fails(tmp_path: Path) -> None:

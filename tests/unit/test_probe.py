@@ -109,3 +109,23 @@ def test_a_mark_differs_for_a_new_version_of_equal_size_and_mtime(tmp_path: Path
     after = file_mark(path)
     assert after is not None and after[1:] == before[1:] and after != before
     assert file_mark(tmp_path / "missing") is None
+
+
+def test_the_hpc_probe_takes_the_job_id_from_the_status_file(tmp_path: Path) -> None:
+    """The wrapper writes which job ran the attempt into status.yaml; a job script of an earlier
+    hsm wrote a `job_id` file ("ATTEMPT JOBID"), still read when the status has none."""
+    tasks = tmp_path / "tasks"
+    for tid in ("task_001", "task_002", "task_003"):
+        (tasks / tid).mkdir(parents=True)
+    me, start = os.getpid(), proc_start(os.getpid()) or 0
+    write_status(tasks / "task_001", "job_id: '82[1].server'\nstate: running\n", me, start)
+    (tasks / "task_002" / "job_id").write_text("1 81[2]\n", encoding="utf-8")  # the earlier layout
+    write_status(tasks / "task_003", "job_id: '80[0]'\nstate: running\n", me, start)  # attempt 1's
+    mark = file_mark(tasks / "task_001" / "status.yaml")
+    request = {"tasks_dir": str(tasks), "job_ids": True,
+               "tasks": [["task_001", 1, mark], ["task_002", 1, None], ["task_003", 2, None]]}
+    answer = probe_statuses(request)
+    assert answer["task_001"] == {"unchanged": True, "job_id": "82[1].server"}  # read although unchanged
+    assert answer["task_002"] == {"job_id": "81[2]"}
+    assert "job_id" not in answer["task_003"]  # another attempt's
+    assert "job_id" not in probe_statuses({**request, "job_ids": False})["task_001"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 
 from hsm.core.index import TaskRef
 from hsm.paths import safe_name
 
-__all__ = ["chunk_key", "chunks", "group_jobs", "job_name", "job_prefix", "safe_name", "task_list_text"]
+__all__ = ["argv_word", "chunk_key", "chunks", "group_jobs", "job_name", "job_prefix", "safe_name", "task_list_text"]
 
 
 def chunks(tasks: list[TaskRef], size: int) -> list[list[TaskRef]]:
@@ -35,9 +36,28 @@ def job_prefix(sweep_id: str, source: str) -> str:
     return f"hsm-{safe_name(sweep_id)}-{safe_name(source)}-"
 
 
-def task_list_text(tasks: list[TaskRef]) -> str:
-    """One `TASK_ID ATTEMPT` line per array index."""
-    return "".join(f"{t.id} {t.attempt}\n" for t in tasks)
+def task_list_text(tasks: list[TaskRef], argv: Mapping[str, Sequence[str]] | None = None) -> str:
+    """One `TASK_ID ATTEMPT ARG...` line per array index (`argv_word` each ARG), or
+    `TASK_ID ATTEMPT` for a task whose argv is not given here."""
+    argv = argv or {}
+    return "".join(" ".join([t.id, str(t.attempt), *map(argv_word, argv.get(t.id, ()))]) + "\n" for t in tasks)
+
+
+def argv_word(arg: str) -> str:
+    r"""`arg` as one blank-free word that bash's `printf %b` turns back into `arg`.
+
+    The job script reads its line with `read -a` and decodes each word with `printf -v`: a
+    backslash, a blank and any control character are escaped (`\\`, `\x20`), the empty string
+    is `''` (and an argument that is `''` itself is escaped). No shell parses the value.
+    """
+    if not arg:
+        return "''"
+    if arg == "''":
+        return "\\x27\\x27"
+    return _NEEDS_ESCAPE.sub(lambda m: "\\\\" if m.group(0) == "\\" else f"\\x{ord(m.group(0)):02x}", arg)
+
+
+_NEEDS_ESCAPE = re.compile(r"[\\\x00-\x20\x7f]")
 
 
 def group_jobs(rows: list[tuple[str, str, str]], active: frozenset[str]) -> dict[str, tuple[str, bool]]:

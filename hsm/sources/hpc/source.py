@@ -11,9 +11,9 @@ same for both, on this machine or through a login host over SSH:
              for the whole source. A job is named after the sweep, the source and a hash of
              its task attempts: a crash between the submit call and the record leaves a named
              job that the next submit finds (one lookup call) instead of submitting again.
-    poll     one status call (squeue / qstat) for all the sweep's arrays, one read of the
-             tasks' status files (here, or one ssh call on the login host), and at most one
-             accounting call (sacct) for jobs the queue no longer shows.
+    poll     one read of the tasks' status files (here, or one ssh call on the login host);
+             the queue (squeue / qstat) and accounting (sacct) only about jobs the files
+             cannot decide, at most once per scheduler_poll_interval (`watch.py`).
     cancel   one call cancelling every array.
     revoke   one call holding the given elements if still pending, one status call, one cancel.
     health   one call (sinfo / qstat -q).
@@ -25,10 +25,7 @@ settings are `settings.py`.
 
 from __future__ import annotations
 
-import json
 import shlex
-import time
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,11 +41,11 @@ from hsm.errors import BadInput, SourceError
 from hsm.jobscript import Raw, render, template_text
 from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef, read_collected, record_collected
 from hsm.sources.detect import detect_scheduler
+from hsm.sources.hpc import watch
 from hsm.sources.hpc.layout import ClusterLayout
 from hsm.sources.hpc.naming import chunk_key, chunks, group_jobs, job_name, job_prefix, task_list_text
-from hsm.sources.hpc.outcome import decide
 from hsm.sources.hpc.scheduler import JobSpec, render_job_script, scheduler
-from hsm.sources.taskcmd import wrapper_values, write_argv_files
+from hsm.sources.taskcmd import prepare_tasks, takes_argv, wrapper_values, write_argv_files
 from hsm.sweep import Sweep
 from hsm.transport import SshTarget
 
@@ -86,7 +83,7 @@ class HpcSource(Source):
 
     # calls
 
-    def _call(self, argv: list[str], *, cwd: str | None = None, input: str | None = None,
+    def call(self, argv: list[str], *, cwd: str | None = None, input: str | None = None,
               timeout: float | None = None) -> proc.Result:
         """Run a scheduler command here or on the login host; only ssh's own failure raises."""
         timeout = timeout or self.cfg.command_timeout
@@ -121,7 +118,7 @@ class HpcSource(Source):
                     deps = self.cfg.dependency + ((self.hooks.chain_dependency(previous),) if previous else ())
                     argv = self.hooks.submit_argv(self.layout.of(script), replace(job, dependency=deps))
                     try:
-                        answer = self._call(argv, cwd=self.layout.of(self.sweep.paths.job_logs))
+                        answer = self.call(argv, cwd=self.layout.of(self.sweep.paths.job_logs))
                         if not answer.ok:
                             raise SourceError(answer.describe())
                         array_id = self.hooks.parse_job_id(answer.stdout)
@@ -157,13 +154,15 @@ class HpcSource(Source):
         return "\n".join(lines)
 
     def _stage(self, tasks: list[TaskRef]) -> list[tuple[list[TaskRef], JobSpec, Path]]:
-        """Write the wrapper, the tasks' argv files, and each chunk's task list and job script."""
+        """Write the wrapper, the tasks' dirs (params.yaml), and each chunk's task list (with each
+        task's argv) and job script."""
         paths = self.sweep.paths
         for d in (paths.job_scripts, paths.job_logs):
             d.mkdir(parents=True, exist_ok=True)
         project_dir = self.layout.project()
+        wrapper_template = template_text("task.sh", self.layout.local_project)
         wrapper = render(
-            template_text("task.sh", self.layout.local_project),
+            wrapper_template,
             wrapper_values(self.sweep, self.name, project_dir, setup=Raw("")),
             "templates/task.sh",
         )
@@ -171,9 +170,10 @@ class HpcSource(Source):
         python = self.cfg.python_interpreter or self.sweep.metadata["python_interpreter"]
         script = self.layout.script(self.sweep.metadata.get("training_script") or "")
         tasks_dir = self.layout.root() / "tasks"
-        write_argv_files(self.sweep, [t.id for t in tasks], python=python, script=script,
-                         task_dir=lambda tid: tasks_dir / tid)
+        argv = prepare_tasks(self.sweep, [t.id for t in tasks], python=python, script=script, tasks_dir=str(tasks_dir))
         template = template_text(self.hooks.template, self.layout.local_project)
+        if not takes_argv(wrapper_template, template):
+            write_argv_files(self.sweep, argv)  # a project's own template made for an earlier hsm
         staged: list[tuple[list[TaskRef], JobSpec, Path]] = []
         for part in chunks(tasks, self.cfg.max_array_size):
             key = chunk_key(self.name, part)
@@ -191,7 +191,7 @@ class HpcSource(Source):
             )
             base = self.sweep.paths.chunk(key)
             task_list, job_script = Path(f"{base}.tasks"), Path(f"{base}.sh")
-            store.atomic_write(task_list, task_list_text(part))
+            store.atomic_write(task_list, task_list_text(part, argv))
             text = render_job_script(self.hooks, template, job, {
                 "task_list": self.layout.of(task_list),
                 "tasks_dir": str(tasks_dir),
@@ -224,7 +224,7 @@ class HpcSource(Source):
     def _lookup(self) -> dict[str, tuple[str, bool]]:
         """This user's jobs by name (one call): what a crashed submit left, and the live arrays."""
         try:
-            answer = self._call(self.hooks.lookup_argv())
+            answer = self.call(self.hooks.lookup_argv())
         except SourceError as exc:
             raise SourceError(f"cannot list jobs before submitting: {exc}") from None
         if self.hooks.status_error(answer):
@@ -234,53 +234,11 @@ class HpcSource(Source):
     # poll
 
     def poll(self, tasks: list[TaskRef]) -> PollResult:
-        """One status call, one status-file probe, at most one accounting call."""
-        refs = [t for t in tasks if t.job]
-        jobs = {t.id: str(t.job) for t in refs}
-        if not refs:
-            return PollResult(reachable=True)
-        arrays = sorted({self.hooks.array_of(job) for job in jobs.values()})
-        try:
-            answer = self._call(self.hooks.status_argv(arrays))
-            error = self.hooks.status_error(answer)
-            if error:
-                return PollResult(reachable=False, error=error)
-            table = self.hooks.parse_status(answer.stdout)
-            files = self._probe(refs)
-        except SourceError as exc:
-            return PollResult(reachable=False, error=str(exc))
-        sched = {t.id: self.hooks.task_state(jobs[t.id], files.get(t.id, {}).get("job_id"), table) for t in refs}
-        acct: dict[str, tuple[str, int | None]] | None = None
-        asking = [t for t in refs if self._needs_accounting(files.get(t.id, {}), sched[t.id], t)]
-        if asking:
-            acct = self._accounting(sorted({self.hooks.array_of(jobs[t.id]) for t in asking}))
-        gone = self._load_gone()
-        now = time.time()
-        observations: dict[str, dict[str, Any]] = {}
-        still_gone: dict[str, list[Any]] = {}
-        for t in refs:
-            previous = gone.get(t.id)
-            since = previous[1] if previous and previous[0] == t.attempt else None
-            obs, since = decide(t, files.get(t.id, {}), sched[t.id], (acct or {}).get(jobs[t.id]),
-                                active=self.hooks.active, final=self.hooks.final, since=since, now=now,
-                                grace=self.cfg.lost_grace, accounting=acct is not None,
-                                accounting_grace=self.cfg.accounting_grace)
-            if obs is not None:
-                observations[t.id] = obs
-            if since is not None and not (obs and obs.get("state") in FINAL):
-                still_gone[t.id] = [t.attempt, since]
-        if still_gone != gone:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            store.atomic_write(self.state_dir / "gone.json", json.dumps(still_gone))
-        return PollResult(reachable=True, observations=observations)
+        """The tasks' status files, and the scheduler when they cannot decide and a call is due (`watch`)."""
+        return watch.poll(self, tasks)
 
-    def _needs_accounting(self, probe: Mapping[str, Any], sched: str | None, ref: TaskRef) -> bool:
-        status = probe.get("status")
-        if status and status.get("state") in FINAL:
-            return False
-        return sched is None or self.hooks.final.get(sched, ("", "x"))[1] in (None, "exit_code")
-
-    def _probe(self, refs: list[TaskRef]) -> dict[str, Any]:
+    def probe(self, refs: list[TaskRef]) -> dict[str, Any]:
+        """Every task's status file (and job-id file), here or in one ssh call to the login host."""
         request = {
             "tasks_dir": str(self.layout.root() / "tasks"),
             "job_ids": self.hooks.writes_job_id_file,
@@ -292,24 +250,6 @@ class HpcSource(Source):
                                       timeout=max(self.cfg.command_timeout, 120.0))
         return answer
 
-    def _accounting(self, arrays: list[str]) -> dict[str, tuple[str, int | None]] | None:
-        """Accounting's word on the arrays; None when it fails or is switched off."""
-        argv = self.hooks.accounting_argv(arrays)
-        if not argv:
-            return None
-        try:
-            answer = self._call(argv)
-        except SourceError:
-            return None
-        return self.hooks.parse_accounting(answer.stdout) if answer.ok else None
-
-    def _load_gone(self) -> dict[str, list[Any]]:
-        try:
-            data = json.loads((self.state_dir / "gone.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
     # cancel, health, collect
 
     def cancel(self, tasks: list[TaskRef]) -> None:
@@ -317,7 +257,7 @@ class HpcSource(Source):
         arrays = sorted({self.hooks.array_of(t.job) for t in tasks if t.job})
         if not arrays:
             return
-        answer = self._call(self.hooks.cancel_argv(arrays))
+        answer = self.call(self.hooks.cancel_argv(arrays))
         error = self.hooks.cancel_error(answer)
         if error:
             raise SourceError(error)
@@ -327,7 +267,7 @@ class HpcSource(Source):
         jobs = sorted({str(t.job) for t in tasks if t.job})
         if not jobs:
             return
-        error = self.hooks.cancel_error(self._call(self.hooks.cancel_argv(jobs)))
+        error = self.hooks.cancel_error(self.call(self.hooks.cancel_argv(jobs)))
         if error:
             raise SourceError(error)
 
@@ -340,15 +280,15 @@ class HpcSource(Source):
         if argv is None:
             result.started += [t.id for t in sent]
             return result
-        self._call(argv)  # a refusal for an element that runs already is expected: the status says
-        answer = self._call(self.hooks.status_argv(sorted({self.hooks.array_of(str(t.job)) for t in sent})))
+        self.call(argv)  # a refusal for an element that runs already is expected: the status says
+        answer = self.call(self.hooks.status_argv(sorted({self.hooks.array_of(str(t.job)) for t in sent})))
         error = self.hooks.status_error(answer)
         if error:
             raise SourceError(error)
         held = self.hooks.held(answer.stdout)
         taken = [t for t in sent if str(t.job) in held]
         if taken:
-            error = self.hooks.cancel_error(self._call(self.hooks.cancel_argv([str(t.job) for t in taken])))
+            error = self.hooks.cancel_error(self.call(self.hooks.cancel_argv([str(t.job) for t in taken])))
             if error:
                 raise SourceError(error)  # still held, so still not started: the next revoke cancels them
         result.revoked += [t.id for t in taken]
@@ -358,7 +298,7 @@ class HpcSource(Source):
     def health(self) -> dict[str, Any]:
         """One call: is the scheduler answering, and are its nodes or queues usable."""
         try:
-            answer = self._call(self.hooks.health_argv(), timeout=min(self.cfg.command_timeout, 30.0))
+            answer = self.call(self.hooks.health_argv(), timeout=min(self.cfg.command_timeout, 30.0))
         except SourceError as exc:
             return {"status": "unhealthy", "details": str(exc), "ok": False, "reached": False}
         return self.hooks.health_of(answer, self.cfg.queue)
