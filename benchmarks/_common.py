@@ -262,3 +262,14 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     for row in rows:
         lines.append("  ".join(cell(i, v) for i, v in enumerate(row)).rstrip())
     return "\n".join(lines)
+
+
+def testbed_env() -> dict[str, str]:
+    """This environment with the test bed's (`tests/testbed/testbed env`): its Slurm, its ssh config."""
+    testbed = REPO / "tests" / "testbed" / "testbed"
+    text = subprocess.run([str(testbed), "env"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    for line in text.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value.strip('"')
+    return env

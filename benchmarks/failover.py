@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, fmt_s, loadavg, machine, median, table
+from _common import REPO, fmt_s, loadavg, machine, median, table, testbed_env
 
 BASELINE = "e7d8b25"  # main before failover (work stealing, health in the loop)
 TESTBED = REPO / "tests" / "testbed" / "testbed"
@@ -41,15 +40,6 @@ time.sleep(float(sys.argv[1]))
 with open(os.path.join(os.environ["HSM_OUTPUT_DIR"], "end.json"), "w") as fh:
     json.dump({"end": time.time()}, fh)
 """
-
-
-def testbed_env() -> dict[str, str]:
-    text = subprocess.run([str(TESTBED), "env"], capture_output=True, text=True, check=True).stdout
-    env = dict(os.environ)
-    for line in text.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value.strip('"')
-    return env
 
 
 def checkout(rev: str, where: Path) -> Path:

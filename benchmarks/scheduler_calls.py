@@ -36,8 +36,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-TESTBED = REPO / "tests" / "testbed" / "testbed"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO, testbed_env
+
 SLURM = ("squeue", "sacct", "sbatch", "sinfo", "scontrol", "scancel")
 
 TASK_PY = """\
@@ -68,15 +70,6 @@ for job in jobs:
         failed += 1
 print("failed", failed)
 """
-
-
-def testbed_env() -> dict[str, str]:
-    text = subprocess.run([str(TESTBED), "env"], capture_output=True, text=True, check=True).stdout
-    env = dict(os.environ)
-    for line in text.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value.strip('"')
-    return env
 
 
 def counting_path(shims: Path, programs: tuple[str, ...], env: dict[str, str]) -> dict[str, str]:
