@@ -91,13 +91,16 @@ def counted(log: Path) -> Counter[str]:
     return Counter(line.split()[0] for line in log.read_text().splitlines() if line.strip())
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> tuple[float, subprocess.CompletedProcess]:
+def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> tuple[float, subprocess.CompletedProcess]:
     """Wall time and result of `argv`; its output goes to files, not pipes: an ssh master it
     leaves running (ControlPersist) would hold a pipe open, and the wait would never end."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         began = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                              timeout=timeout)
+        try:
+            proc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:  # reported as such; the other measurements go on
+            return time.perf_counter() - began, subprocess.CompletedProcess(argv, -1, "", f"did not end in {timeout:.0f} s")
         seconds = time.perf_counter() - began
         out.seek(0)
         err.seek(0)
@@ -189,7 +192,8 @@ def show(title: str, rows: list[tuple[str, dict[str, object] | None]], programs:
         seconds = float(row["seconds"])  # type: ignore[arg-type]
         total = sum(calls[p] for p in programs)
         print(f"  {name:28} {seconds:8.1f} " + " ".join(f"{calls[p]:9d}" for p in programs)
-              + f" {total / seconds * 60:10.1f}" + (f"   exit {row['rc']}: {row['error']}" if row.get("error") else ""))
+              + f" {total / seconds * 60:10.1f}" + (f"   exit {row['rc']}: {row['error']}" if row.get("error") else ""),
+              flush=True)
 
 
 def main() -> None:
