@@ -37,11 +37,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def fill(path: Path) -> None:
     """Write zeros until the file system has no byte left."""
-    with open(path, "wb") as fh:
+    # Unbuffered: a buffered file would try its unwritten tail again on close and raise there.
+    with open(path, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
 
