@@ -22,12 +22,19 @@ class Raw(str):
     """A value inserted into a template as it is, not quoted."""
 
 
+def own_template(name: str, project_root: Path | None) -> Path | None:
+    """The project's own copy of template `name` (in its `templates/`), None when it has none."""
+    if project_root is None:
+        return None
+    path = project_root / "templates" / name
+    return path if path.is_file() else None
+
+
 def template_text(name: str, project_root: Path | None = None) -> str:
     """The text of template `name`: the project's `templates/` copy wins over hsm's own."""
-    if project_root is not None:
-        override = project_root / "templates" / name
-        if override.is_file():
-            return override.read_text(encoding="utf-8")
+    override = own_template(name, project_root)
+    if override is not None:
+        return override.read_text(encoding="utf-8")
     return builtin_template(name).read_text(encoding="utf-8")
 
 

@@ -8,6 +8,9 @@ standard output (`main.py`). The local source calls the same actions in process.
 
     status.py    reading a task's status file, its mark, process identity, free disk
     runner.py    the detached runner that works through a source's queue
+    slot.py      a task the runner started, and how it is stopped
+    started.py   the runner's `started` record: which attempts began, in which process
+    direct.py    tasks the runner starts itself, with what task.sh would give them
     gpus.py      the GPU ids a runner shares out among its tasks, and what nvidia-smi lists
     probe.py     what a poll learns from status files (runner sources and job arrays)
     project.py   describing a project copy (git state or file digests)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Tuple
 from .gpus import resolve as resolve_gpus
 from .probe import probe, probe_statuses
 from .project import matches, project_state
-from .runner import revoke_attempts
+from .started import revoke_attempts
 from .status import alive, read_status
 
 MISMATCH = 3  # exit code of `start` when the project copy differs

@@ -141,8 +141,9 @@ class GpuBook:
         """An `S` line's ids (`0,1`)."""
         self.holders[key] = tuple(id_of(g) for g in field.split(",") if g)
 
-    def held(self, started: Dict[Key, Tuple[int, int] | None]) -> List[Tuple[GpuId, ...]]:
-        """The ids of attempts whose wrapper is alive now; the others are forgotten.
+    def held(self, started: Dict[Key, Tuple[int, ...] | None]) -> List[Tuple[GpuId, ...]]:
+        """The ids of attempts whose process (wrapper, or command started directly) is alive now;
+        the others are forgotten.
 
         An attempt of another runner with an `S` line and no `P` line never will have one:
         that runner died before the start (or in the instant after it, before writing `P`).
@@ -150,7 +151,7 @@ class GpuBook:
         out = []
         for key, ids in list(self.holders.items()):
             proc = started.get(key)
-            running = alive(*proc) if proc is not None else key in self.mine  # (mine: being started now)
+            running = alive(proc[0], proc[1]) if proc is not None else key in self.mine  # (mine: being started now)
             if running:
                 out.append(ids)
             else:

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .runner import read_started, runner_alive
+from .runner import runner_alive
+from .started import Proc, attempt_live, read_started
 from .status import alive, file_mark, read_status
 
 TAIL_LINES = 30
@@ -73,14 +74,14 @@ def probe(request: dict[str, Any]) -> dict[str, Any]:
     begun.sort(key=lambda t: -order[(t[0], t[1])])
     for task, attempt, state, seen in begun:
         observed = _observe_started(f"{tasks_dir}/{task}", attempt, state, seen,
-                                    started[(task, attempt)], is_alive)
+                                    started[(task, attempt)], is_alive, runner_dir)
         if observed is not None:
             out[task] = observed
     return {"runner_alive": is_alive, "tasks": out}
 
 
-def _observe_started(task_dir: str, attempt: int, state: str, seen: Any, proc: tuple[int, int] | None,
-                     runner_is_alive: bool) -> dict[str, Any] | None:
+def _observe_started(task_dir: str, attempt: int, state: str, seen: Any, proc: Proc | None,
+                     runner_is_alive: bool, runner_dir: Path) -> dict[str, Any] | None:
     """The observation of one started attempt, None when nothing moved.
 
     The file is read every time and what it says is compared with the index: only started,
@@ -93,8 +94,14 @@ def _observe_started(task_dir: str, attempt: int, state: str, seen: Any, proc: t
     mark = file_mark(path)
     status = read_status(path) if mark is not None else None
     if status is not None and status.get("attempt") == attempt:
-        if status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start")):
-            # Gone without a final status, unless it wrote one just now.
+        gone = status.get("state") == "running" and not alive(status.get("pid"), status.get("pid_start"))
+        if gone and proc is None:
+            # `started` was read before the attempt's P line was written; the runner writes that
+            # line before the running status, so it is there now (and may name the runner).
+            proc = read_started(runner_dir / "started").get((Path(task_dir).name, attempt))
+        if gone and not (proc is not None and attempt_live(proc)):
+            # Gone without a final status, unless it wrote one just now (or the runner that
+            # started it directly is alive: it writes the status once it has reaped it).
             mark = file_mark(path)
             status = read_status(path) or status
             if status.get("state") == "running":
@@ -104,8 +111,8 @@ def _observe_started(task_dir: str, attempt: int, state: str, seen: Any, proc: t
             return _observation(status, mark, task_dir)
         return None
     # Started, but no status of this attempt yet.
-    if (proc is not None and alive(*proc)) or (proc is None and runner_is_alive):
-        return None  # the wrapper is starting up
+    if (proc is not None and attempt_live(proc)) or (proc is None and runner_is_alive):
+        return None  # the wrapper is starting up, or the runner has not written a direct task's status yet
     mark = file_mark(path)
     status = read_status(path)
     if status is not None and status.get("attempt") == attempt:

@@ -14,6 +14,9 @@ A runner directory holds:
     runner.log     what the runner did
     lock           flock held by the live runner: at most one runner per directory
 
+Each task runs through task.sh, or, when its batch says `direct` (hsm's own wrapper, no conda
+env), is started by the runner itself, which records its status as task.sh would (direct.py).
+
 The runner keeps running after hsm exits and leaves when its queue is empty. A second
 runner started while one is alive exits at once, so `hsm submit` can always start one.
 A task attempt written in `started` is never started again, so a runner that crashed and
@@ -35,11 +38,15 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from .direct import DirectTask, settings_of, start_direct
 from .gpus import GpuBook, ids_text
+from .slot import Slot
+from .started import Started, parse_started
 from .status import alive, free_kb, proc_start
 
 LINGER = 3.0  # seconds an idle runner waits for more work before it leaves
 QUEUE_SCAN = 0.2  # seconds between looks at the queue while tasks run
+STOP_GRACE = 10.0  # seconds a runner told to stop gives its tasks to end before it kills them
 
 
 def _log(fh: Any, message: str) -> None:
@@ -47,65 +54,12 @@ def _log(fh: Any, message: str) -> None:
     fh.flush()
 
 
-Started = Dict[Tuple[str, int], Optional[Tuple[int, int]]]
-# An attempt waiting to start: task, attempt, tasks dir, environment, argv and params.yaml text
-# (None, None: the wrapper reads the files hsm put in the task's directory, as for a batch of an
-# earlier hsm). Kept small: a runner may hold a million of them.
-Pending = Tuple[str, int, str, Optional[Dict[str, str]], Optional[Tuple[str, ...]], Optional[str]]
-
-
-def parse_started(lines: list[str], started: Started, revoked: set[tuple[str, int]],
-                  gpus: GpuBook | None = None) -> None:
-    """Fold lines of a `started` file: S and P lines into `started` (an S line's GPU ids into
-    `gpus`), R lines into `revoked`."""
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "S":
-            started.setdefault((parts[1], int(parts[2])), None)
-            if gpus is not None and len(parts) >= 4:
-                gpus.note((parts[1], int(parts[2])), parts[3])
-        elif len(parts) >= 5 and parts[0] == "P":
-            started[(parts[1], int(parts[2]))] = (int(parts[3]), int(parts[4]))
-        elif len(parts) >= 3 and parts[0] == "R":
-            revoked.add((parts[1], int(parts[2])))
-
-
-def read_started(path: Path) -> Started:
-    """Task attempts the runner has started: (task, attempt) -> (pid, pid start) or None."""
-    started: Started = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return started
-    parse_started(lines, started, set())
-    return started
-
-
-def revoke_attempts(runner_dir: Path, keys: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Take back attempts the runner has not started: (revoked, started).
-
-    Under the lock on `started` that the runner holds while it decides to start a task,
-    an `R` line is written for each attempt not started yet, so it never starts: revoking
-    and starting are atomic with respect to each other, whether or not a runner is alive.
-    """
-    path = runner_dir / "started"
-    revoked: list[tuple[str, int]] = []
-    began: list[tuple[str, int]] = []
-    with open(path, "a+", encoding="utf-8") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            fh.seek(0)
-            started: Started = {}
-            parse_started(fh.read().splitlines(), started, set())
-            for key in keys:
-                (began if key in started else revoked).append(key)
-            if revoked:
-                fh.write("".join(f"R {task} {attempt}\n" for task, attempt in revoked))
-                fh.flush()
-                os.fsync(fh.fileno())
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return revoked, began
+# An attempt waiting to start: task, attempt, tasks dir, environment, argv, params.yaml text and
+# the batch's `direct` settings (argv and params None: the wrapper reads the files hsm put in the
+# task's directory, as for a batch of an earlier hsm; direct None: task.sh runs it). Kept small:
+# a runner may hold a million of them, and they share their batch's environment and settings.
+Pending = Tuple[str, int, str, Optional[Dict[str, str]], Optional[Tuple[str, ...]], Optional[str],
+                Optional[Dict[str, str]]]
 
 
 def starting(start: list[Any]) -> tuple[tuple[str, ...] | None, str | None]:
@@ -146,7 +100,7 @@ class Runner:
         self.queue_dir = runner_dir / "queue"
         self.seen: set[str] = set()
         self.pending: deque[Pending] = deque()
-        self.running: dict[int, tuple[subprocess.Popen[bytes], str, int, str]] = {}
+        self.running: dict[int, Slot] = {}
         self.revoked: set[tuple[str, int]] = set()
         self.tasks_dir = ""  # where the tasks of the latest batch live (watched for free disk)
         self.max_parallel = 1
@@ -155,6 +109,7 @@ class Runner:
         self.disk: dict[str, int] = {}
         self.disk_signalled: set[int] = set()
         self.lock_fd: int | None = None
+        self.identity = f"{os.getpid()} {proc_start(os.getpid()) or 0}"  # on the P lines of direct tasks
         # Open for the runner's whole life, which is this object's.
         self.log = open(runner_dir / "runner.log", "a", encoding="utf-8")  # noqa: SIM115
         self.started_fh = open(runner_dir / "started", "a+", encoding="utf-8")  # noqa: SIM115
@@ -181,9 +136,8 @@ class Runner:
                 return False
             raise
         self.lock_fd = fd
-        start = proc_start(os.getpid()) or 0
         tmp = self.dir / f".runner.pid.{os.getpid()}"
-        tmp.write_text(f"{os.getpid()} {start}\n")
+        tmp.write_text(f"{self.identity}\n")
         os.replace(tmp, self.dir / "runner.pid")
         # Another runner may have started tasks since this one read the file.
         self.catch_up()
@@ -220,10 +174,13 @@ class Runner:
             if tasks_dir:
                 self.tasks_dir = tasks_dir
             env = batch.get("env") if isinstance(batch.get("env"), dict) else None
+            direct = settings_of(batch)
             for task, attempt, *start in batch.get("tasks", []):
                 key = (task, int(attempt))
                 if key not in self.started and key not in self.revoked:
-                    self.pending.append((task, int(attempt), tasks_dir, env, *starting(start)))
+                    argv, params_yaml = starting(start)
+                    self.pending.append((task, int(attempt), tasks_dir, env, argv, params_yaml,
+                                         direct if argv else None))
             cancel = [(t, int(a)) for t, a in batch.get("cancel", [])]
             if cancel:
                 self.cancel(set(cancel))
@@ -232,15 +189,19 @@ class Runner:
     def cancel(self, keys: set[tuple[str, int]]) -> None:
         self.revoked |= keys
         self.pending = deque(p for p in self.pending if (p[0], p[1]) not in keys)
-        for pid, (_, task, attempt, _) in list(self.running.items()):
-            if (task, attempt) in keys:
-                _log(self.log, f"cancel {task} attempt {attempt} (pid {pid})")
-                # The wrapper alone: its trap stops the command and records why. A signal to
-                # the whole group could also hit the `mv` that writes its final status.
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        for pid, slot in list(self.running.items()):
+            if (slot.task, slot.attempt) in keys:
+                _log(self.log, f"cancel {slot.task} attempt {slot.attempt} (pid {pid})")
+                slot.stop("cancelled")
+
+    def stop_all(self) -> None:
+        """Cancel everything, give the running tasks STOP_GRACE seconds to end and record why, then
+        kill the process groups of those still running: a runner told to stop always ends."""
+        self.cancel({(s.task, s.attempt) for s in self.running.values()} | {(p[0], p[1]) for p in self.pending})
+        deadline = time.monotonic() + STOP_GRACE
+        for slot in list(self.running.values()):
+            slot.end_by(deadline, lambda message: _log(self.log, message))
+        self.reap()
 
     def claim_next(self) -> list[Pending]:
         """The attempts to start now, each written in `started` first (under its lock, so a
@@ -272,7 +233,7 @@ class Runner:
     def start_next(self) -> None:
         if not self.pending or len(self.running) >= self.max_parallel:
             return
-        for task, attempt, tasks_dir, env, argv, params_yaml in self.claim_next():
+        for task, attempt, tasks_dir, env, argv, params_yaml, direct in self.claim_next():
             task_dir = os.path.join(tasks_dir, task)
             try:
                 for sub in ("results", "tmp"):
@@ -283,58 +244,82 @@ class Runner:
                 env = dict(env if env is not None else os.environ)
                 env["HSM_RUNNER"] = "1"  # the wrapper leaves its TMPDIR to this runner (`reap`)
                 self.gpus.environment((task, attempt), env)
-                if self.disk:
-                    # The wrapper checks this figure against its minimum instead of running df,
-                    # and leaves the watching of the floor to this runner.
-                    env.update({"HSM_DISK_FREE_KB": str(free_kb(task_dir)),
-                                "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"})
-                proc = subprocess.Popen(
-                    ["bash", str(self.dir / "task.sh"), task_dir, str(attempt), *(argv or ())],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=self.log,
-                    start_new_session=True,
-                    env=env,
-                )
+                # Measured here for all tasks: the wrapper checks this figure against its minimum
+                # instead of running df, and leaves the watching of the floor to this runner.
+                free = free_kb(task_dir) if self.disk else None
+                job = DirectTask(task, attempt, task_dir, direct["source"], env, free) if direct and argv else None
+                if job is not None and direct is not None and argv:
+                    proc = start_direct(job, list(argv), env, direct, self.disk.get("min_free_kb", 0),
+                                        lambda message: _log(self.log, message))
+                else:
+                    if free is not None:
+                        env.update({"HSM_DISK_FREE_KB": str(free),
+                                    "HSM_DISK_WATCHED": "1" if self.disk.get("interval", 0) > 0 else "0"})
+                    proc = subprocess.Popen(
+                        ["bash", str(self.dir / "task.sh"), task_dir, str(attempt), *(argv or ())],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
+                        start_new_session=True, env=env,
+                    )
             except OSError as exc:
                 _log(self.log, f"could not start {task} attempt {attempt}: {exc}")
+                proc = None
+            if proc is None:  # not started (why is in its status when it has one)
                 self.gpus.release((task, attempt))
                 continue
             start = proc_start(proc.pid) or 0
-            self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}\n")
+            supervisor = f" {self.identity}" if job is not None else ""
+            self.started_fh.write(f"P {task} {attempt} {proc.pid} {start}{supervisor}\n")
             self.started_fh.flush()
             self.started[(task, attempt)] = (proc.pid, start)
-            self.running[proc.pid] = (proc, task, attempt, task_dir)
+            self.running[proc.pid] = Slot(proc, task, attempt, task_dir, job)
+            if job is not None:
+                job.pid, job.pid_start = proc.pid, start
+                # At once, as task.sh does, even for a task of a few milliseconds: the padded file
+                # is what the final status is written over when the disk fills meanwhile.
+                try:
+                    job.write_running()
+                except OSError as exc:
+                    _log(self.log, f"could not write the running status of {task} attempt {attempt}: {exc}")
 
     def watch_disk(self, tasks_dir: str) -> None:
-        """Stop every running task (SIGUSR2: failed, reason disk) when free disk is below the floor."""
+        """Stop every running task (failed, reason disk) when free disk is below the floor."""
         floor = self.disk.get("floor_kb", 0)
         if not self.running or not floor:
             return
         free = free_kb(tasks_dir)
         if free >= floor:
             return
-        for pid, (_, task, attempt, _) in self.running.items():
+        for pid, slot in self.running.items():
             if pid not in self.disk_signalled:
-                _log(self.log, f"disk below floor ({free} KB < {floor} KB): stopping {task} attempt {attempt}")
+                _log(self.log, f"disk below floor ({free} KB < {floor} KB): stopping {slot.task} attempt {slot.attempt}")
                 self.disk_signalled.add(pid)
-                try:
-                    os.kill(pid, signal.SIGUSR2)
-                except ProcessLookupError:
-                    pass
+                slot.stop("disk")
 
     def reap(self) -> bool:
-        """Forget finished tasks, removing the TMPDIR they left empty; True when a slot came free."""
-        freed = False
-        for pid, (proc, _task, _attempt, task_dir) in list(self.running.items()):
-            if proc.poll() is not None:
+        """Forget finished tasks, writing the final status of direct ones and removing the TMPDIR
+        they left empty; True when a slot came free."""
+        ended = []
+        for pid, slot in list(self.running.items()):
+            code = slot.proc.poll()
+            if code is not None:
                 del self.running[pid]
-                freed = True
-                try:
-                    os.rmdir(os.path.join(task_dir, "tmp"))  # one inode less per task; scratch left there stays
-                except OSError:
-                    pass
-        return freed
+                ended.append((slot, code))
+        if not ended:
+            return False
+        # A task may have ended because of a cancel: `hsm cancel` writes its batch before it
+        # signals, so reading the queue now tells a cancelled direct task from a failed one,
+        # and keeps a revoked task from starting.
+        self.scan()
+        for slot, code in ended:
+            if slot.direct is not None:
+                if code != 0 and (slot.task, slot.attempt) in self.revoked:
+                    slot.direct.stop_reason = slot.direct.stop_reason or "cancelled"
+                slot.direct.finish(code)
+            try:
+                os.rmdir(os.path.join(slot.task_dir, "tmp"))  # one inode less per task; scratch left there stays
+            except OSError:
+                pass
+        return True
 
     def serve(self) -> int:
         if not self.acquire():
@@ -355,17 +340,12 @@ class Runner:
             while True:
                 now = time.monotonic()
                 if stop:
-                    self.cancel({(t, a) for _, t, a, _ in self.running.values()} | {(p[0], p[1]) for p in self.pending})
-                    for proc, _, _, _ in list(self.running.values()):
-                        proc.wait()
+                    self.stop_all()
                     return 0
                 if now - last_scan >= QUEUE_SCAN or not self.pending:
                     self.scan()
                     last_scan = now
-                if self.reap() and self.pending:
-                    # A task may have ended because of a cancel: `hsm cancel` writes its batch
-                    # before it signals, so reading the queue now keeps a revoked task from starting.
-                    self.scan()
+                if self.reap():
                     last_scan = now
                 self.start_next()
                 interval = self.disk.get("interval", 0)

@@ -36,7 +36,7 @@ from hsm.core.gpus import task_slots
 from hsm.core.health import classify_health
 from hsm.core.settings import SourceConfig
 from hsm.errors import SourceError
-from hsm.jobscript import Raw, render, template_text
+from hsm.jobscript import Raw, own_template, render, template_text
 from hsm.paramtable import write_task_params
 from hsm.remote_agent import CALL_TIMEOUT
 from hsm.sources.base import PollResult, Record, Revoked, Source, SubmitResult, TaskRef
@@ -211,7 +211,16 @@ class RunnerSource(Source):
             # The runner shares these out (None: tasks start without CUDA_VISIBLE_DEVICES).
             "gpus": list(self.gpus) if isinstance(self.gpus, tuple) else self.gpus,
             "gpus_per_task": self.gpus_per_task,
+            **({"direct": direct} if (direct := self.direct_settings()) is not None else {}),
         }
+
+    def direct_settings(self) -> dict[str, str] | None:
+        """What the runner needs to start the tasks itself, doing what hsm's task.sh does without a
+        bash per task (hsm.agent.direct); None when a wrapper must run: the project's own
+        templates/task.sh, or a conda env to activate first."""
+        if self.conda_env() or own_template("task.sh", self.local_root):
+            return None
+        return {"sweep_id": self.sweep.id, "project_dir": self.host_project(), "source": self.name}
 
     def note_gpus(self, answer: dict[str, Any]) -> None:
         """Say (at -v) when `gpus: auto` found no GPUs where the tasks run: they run as without `gpus`."""

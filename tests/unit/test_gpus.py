@@ -14,7 +14,8 @@ import yaml
 
 from hsm.agent import gpus as agent_gpus
 from hsm.agent.gpus import GpuBook, choose, free_ids, ids_text, parse_nvidia_smi, status_text
-from hsm.agent.runner import Runner, parse_started
+from hsm.agent.runner import Runner
+from hsm.agent.started import parse_started
 from hsm.agent.status import proc_start, read_status
 from hsm.config import parse_config
 from hsm.core.gpus import AUTO, gpu_ids, task_slots

@@ -8,6 +8,7 @@ then give the final one the very mtime of the running one, as such a file system
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from hsm.agent.probe import probe, probe_statuses
@@ -129,3 +130,76 @@ def test_the_hpc_probe_takes_the_job_id_from_the_status_file(tmp_path: Path) -> 
     assert answer["task_002"] == {"job_id": "81[2]"}
     assert "job_id" not in answer["task_003"]  # another attempt's
     assert "job_id" not in probe_statuses({**request, "job_ids": False})["task_001"]
+
+
+def ended_process() -> tuple[int, int]:
+    """The pid and start time of a process that has ended (reaped): not alive."""
+    proc = subprocess.Popen(["sleep", "30"])
+    start = proc_start(proc.pid) or 0
+    proc.kill()
+    proc.wait()
+    return proc.pid, start
+
+
+def direct_runner(tmp_path: Path, command: tuple[int, int], runner: tuple[int, int]) -> tuple[Path, Path]:
+    """task_001 started directly by `runner` (its P line names it), its command being `command`."""
+    runner_dir, tasks_dir = tmp_path / "runner", tmp_path / "tasks"
+    runner_dir.mkdir()
+    (tasks_dir / "task_001").mkdir(parents=True)
+    (runner_dir / "started").write_text(f"S task_001 1\nP task_001 1 {command[0]} {command[1]} {runner[0]} {runner[1]}\n",
+                                        encoding="utf-8")
+    return runner_dir, tasks_dir
+
+
+def test_a_direct_task_whose_command_ended_is_not_lost_while_its_runner_lives(tmp_path: Path) -> None:
+    # Between the command's end and the runner's final status, the command is gone (a zombie
+    # counts as gone): its runner, alive, writes the status next.
+    command = ended_process()
+    me = (os.getpid(), proc_start(os.getpid()) or 0)
+    runner_dir, tasks_dir = direct_runner(tmp_path, command, me)
+    assert ask(runner_dir, tasks_dir, "queued", None) == {}  # no status yet
+    write_status(tasks_dir / "task_001", "state: running\n", *command)
+    seen = ask(runner_dir, tasks_dir, "queued", None)["task_001"]
+    assert seen["state"] == "running"
+    assert ask(runner_dir, tasks_dir, "running", seen["seen"]) == {}
+
+
+def test_a_direct_task_is_lost_when_its_command_and_its_runner_are_gone(tmp_path: Path) -> None:
+    command, runner = ended_process(), ended_process()
+    runner_dir, tasks_dir = direct_runner(tmp_path, command, runner)
+    assert ask(runner_dir, tasks_dir, "queued", None)["task_001"]["reason"] == "lost"  # no status at all
+    write_status(tasks_dir / "task_001", "state: running\n", *command)
+    observed = ask(runner_dir, tasks_dir, "running", None)["task_001"]
+    assert (observed["state"], observed["reason"]) == ("failed", "lost")
+
+
+def test_a_direct_task_still_running_after_its_runner_died_is_running(tmp_path: Path) -> None:
+    runner = ended_process()
+    me = (os.getpid(), proc_start(os.getpid()) or 0)  # this process stands in for the command
+    runner_dir, tasks_dir = direct_runner(tmp_path, me, runner)
+    write_status(tasks_dir / "task_001", "state: running\n", *me)
+    assert ask(runner_dir, tasks_dir, "queued", None)["task_001"]["state"] == "running"
+
+
+def test_a_direct_task_whose_p_line_came_after_the_probe_read_started_is_not_lost(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    # The probe reads `started` first: it may see the S line only, and then read the running
+    # status the runner wrote after the P line, with the command already ended (a no-op task).
+    # The P line, there by then, names the live runner: the task is running, not lost.
+    import hsm.agent.probe as probe_module
+
+    command = ended_process()
+    me = (os.getpid(), proc_start(os.getpid()) or 0)
+    runner_dir, tasks_dir = direct_runner(tmp_path, command, me)
+    write_status(tasks_dir / "task_001", "state: running\n", *command)
+    real = probe_module.read_started
+    reads = []
+
+    def stale_first(path: Path):
+        reads.append(path)
+        started = real(path)
+        return {key: None for key in started} if len(reads) == 1 else started  # S lines only, the first time
+
+    monkeypatch.setattr(probe_module, "read_started", stale_first)
+    seen = ask(runner_dir, tasks_dir, "queued", None)["task_001"]
+    assert seen["state"] == "running" and len(reads) == 2
