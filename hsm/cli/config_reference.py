@@ -119,8 +119,8 @@ comma-separated (`0,1`), and `CUDA_DEVICE_ORDER=PCI_BUS_ID` unless the environme
 (so CUDA numbers the GPUs as `nvidia-smi` does); its `status.yaml` records them (`gpus: [0, 1]`).
 No id is given to two running tasks at once. The runner that starts the tasks writes the ids
 of each attempt in its `started` record before the start (`S task_001 1 0,1`) and takes an id
-as free only when no attempt that got it still runs (the wrapper's pid and start time, from
-the same record). Nothing else is kept, so the sharing holds across `hsm submit` and `hsm poll`
+as free only when no attempt that got it still runs (the pid and start time of its wrapper,
+or of its command when the runner started it directly, from the same record). Nothing else is kept, so the sharing holds across `hsm submit` and `hsm poll`
 invocations and when the runner is killed and started again while tasks run: the new runner
 leaves their ids alone until they end. The ids are shared among the tasks of one sweep; two
 sweeps running at the same time on the same machine each use every listed id, so give them
@@ -165,6 +165,12 @@ The task wrapper is `templates/task.sh` in hsm. A project may put its own copy i
 `{{setup}}`), and a placeholder without a value is an error. The job scripts of hpc sources,
 `templates/slurm.sh` and `templates/pbs.sh`, are overridden the same way; their placeholders
 are listed in [hpc.md](hpc.md#job-scripts).
+
+With hsm's own `task.sh` and no `conda_env`, a local or SSH runner does not start a bash per
+task: it starts each command itself, with the environment, logs and `status.yaml` the wrapper
+would give it (a no-op task then costs about 1 ms instead of 5). A project's own
+`templates/task.sh` keeps the wrapper; a copy of hsm's is the way to ask for it. See
+[design.md](design.md#the-task-wrapper).
 """
 
 
