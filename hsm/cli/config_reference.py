@@ -117,14 +117,14 @@ The keys are `gpus` and `gpus_per_task` in the tables above. With `gpus`, a sour
 than its `max_parallel_tasks`). Each task starts with `CUDA_VISIBLE_DEVICES` set to its ids,
 comma-separated (`0,1`), and `CUDA_DEVICE_ORDER=PCI_BUS_ID` unless the environment sets it
 (so CUDA numbers the GPUs as `nvidia-smi` does); its `status.yaml` records them (`gpus: [0, 1]`).
-No id is given to two running tasks at once. The runner that starts the tasks writes the ids
-of each attempt in its `started` record before the start (`S task_001 1 0,1`) and takes an id
-as free only when no attempt that got it still runs (the pid and start time of its wrapper,
-or of its command when the runner started it directly, from the same record). Nothing else is kept, so the sharing holds across `hsm submit` and `hsm poll`
-invocations and when the runner is killed and started again while tasks run: the new runner
-leaves their ids alone until they end. The ids are shared among the tasks of one sweep; two
-sweeps running at the same time on the same machine each use every listed id, so give them
-different lists.
+No id is given to two running tasks at once. The runner that starts the tasks writes the ids of
+each attempt in its `started` record before the start (`S task_001 1 0,1`) and takes an id as
+free only when no attempt that got it still runs (the pid and start time of its wrapper, or of
+its command when the runner started it directly, from the same record). Nothing else is kept, so
+the sharing holds across `hsm submit` and `hsm poll` invocations and when the runner is killed
+and started again while tasks run: the new runner leaves their ids alone until they end. The ids
+are shared among the tasks of one sweep; two sweeps running at the same time on the same machine
+each use every listed id, so give them different lists.
 
 `gpus: auto` on a machine without `nvidia-smi` means no GPUs: the source runs as without
 `gpus` (no limit beyond `max_parallel_tasks`, `CUDA_VISIBLE_DEVICES` left as it is), and
