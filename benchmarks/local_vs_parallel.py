@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """1000 no-op tasks: `hsm run --sources local:2` against GNU parallel -j2 and xargs -P2.
 
-Design target (docs: design.md section 6): hsm takes at most 1.2x the wall time of GNU
-parallel -j2 on the same commands.
+Target: hsm is no slower than GNU parallel -j2 on the same commands: the median over five
+runs (the default --repeat) of hsm's wall time / parallel's, each run timing both back to back,
+is at most 1.0.
 
 What runs:
 
@@ -14,9 +15,11 @@ What runs:
   hsm run --sources local:2 a temp project whose sweep has N combinations and
                             `command: "true"`, no hsm_config.yaml (defaults); timed from
                             start to exit of the command (expand, assign, submit, the
-                            detached runner working through the queue, polls)
+                            detached runner working through the queue, polls); with hsm's
+                            own task.sh the runner starts each command itself and writes
+                            its status (docs/design.md, "The task wrapper")
 
-and, to tell hsm's orchestration from its per-task wrapper:
+and, for the record, what a bash wrapper per task would cost:
 
   task.sh alone, xargs -P2  the wrapper hsm rendered for that sweep, run directly on the
                             same N task dirs by xargs -P2 (no Python in the loop), with the
@@ -24,7 +27,7 @@ and, to tell hsm's orchestration from its per-task wrapper:
                             reads it (free disk measured, floor watched by the runner)
 
 Usage:
-  python3 benchmarks/local_vs_parallel.py [--tasks 1000] [--jobs 2] [--repeat 1]
+  python3 benchmarks/local_vs_parallel.py [--tasks 1000] [--jobs 2] [--repeat 5]
 
 GNU parallel must be installed (Debian/Ubuntu: `apt-get update && apt-get install -y parallel`);
 without it the script measures the rest and says so.
@@ -58,7 +61,7 @@ from _common import (
     wait_runner_gone,
 )
 
-TARGET_RATIO = 1.2
+TARGET_RATIO = 1.0
 
 
 def write_project(root: Path, n: int) -> Path:
@@ -145,7 +148,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", type=int, default=1000, help="number of no-op tasks (default 1000)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel slots for every tool (default 2)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool; the median is reported (default 1)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each tool; the median is reported (default 5)")
     ap.add_argument("--hsm", default=str(DEFAULT_HSM), help=f"hsm executable (default {DEFAULT_HSM})")
     ap.add_argument("--no-wrapper", action="store_true", help="skip the task.sh-alone measurement")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -237,13 +240,13 @@ def main() -> int:
     print("ms/task = wall / tasks (with", j, "slots, one slot spends", j, "x that per task);"
           " 'over floor' = (wall - xargs floor) / tasks")
     if t_p:
-        ratio = t_h / t_p
+        # Each repeat runs both tools back to back, so its ratio shares that moment's load.
+        ratios = [h / p for h, p in zip(results["hsm"], results["parallel"])]
+        ratio = median(ratios)
         verdict = "MEETS" if ratio <= TARGET_RATIO else "MISSES"
-        print(f"hsm / parallel = {ratio:.2f}x   target <= {TARGET_RATIO}x   -> {verdict} the target")
-        if len(results["hsm"]) > 1:
-            # Each repeat runs both tools back to back, so its ratio shares that moment's load.
-            ratios = [h / p for h, p in zip(results["hsm"], results["parallel"])]
-            print(f"hsm / parallel per repeat: {', '.join(f'{r:.2f}x' for r in ratios)}; median {median(ratios):.2f}x")
+        print(f"hsm / parallel per repeat: {', '.join(f'{r:.2f}x' for r in ratios)}")
+        print(f"hsm / parallel, median of {len(ratios)}: {ratio:.2f}x   target <= {TARGET_RATIO}x   "
+              f"-> {verdict} the target")
         print(f"per-task overhead of hsm: {1000 * (t_h - t_p) / n:.2f} ms over parallel, "
               f"{1000 * (t_h - t_x) / n:.2f} ms over the xargs floor (wall, {j} slots)")
         print(f"hsm would need <= {TARGET_RATIO * t_p:.2f} s here")

@@ -18,6 +18,11 @@ For each size N, in a temporary project (no hsm_config.yaml):
                  checks that task_mapping.yaml was not rewritten
   status         again, on the submitted sweep (every task has a source and an attempt)
   cancel         cleans up (for the record)
+  hsm run        the driver on a second sweep of the same N tasks (`--sources local:1`): its
+                 peak RSS from the start through expand, assign, submit, the poll that first
+                 sees a task running and about RUN_POLLS more (one task sleeping, N-1 queued),
+                 when it is stopped with Ctrl-C (SIGINT) and the sweep cancelled; its wall time
+                 is that of the whole drive, for the record
 
 Peers, on the same sweep directory, for scale:
 
@@ -39,7 +44,8 @@ Usage:
 
 The cheap commands run --repeat times and the median is reported; peak RSS is the largest of
 the runs. On a 2-core VM the 1,000,000-task size takes a few minutes, most of it in submit,
-the first poll and cancel; `--sizes 10000` takes well under a minute.
+the first poll, cancel and the `hsm run` of the second sweep; `--sizes 10000` takes well under
+a minute.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ import argparse
 import datetime as _dt
 import hashlib
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     DEFAULT_HSM,
+    GNU_TIME,
     filesystem,
     fmt_s,
     hsm_version,
@@ -205,10 +214,65 @@ def bench_size(hsm: str, n: int, times: int, work: Path, fs_floor: bool, out: Ro
     out.timed(n, "cancel", [hsm, "cancel", str(sweep)], project, "(cleanup)")
     wait_runner_gone(sweep)
     reap_leftovers(sweep)
+    run_rss(hsm, n, project, median([t.seconds for t in polls]), out)
     peers(hsm, n, times, work, sweep, dirs, fs_floor, out)
     started = time.perf_counter()
     remove_tree(project)
     print(f"  (removed the {n:,}-task tree in {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+RUN_POLLS = 3  # polls of `hsm run` after its submit, before it is stopped
+
+
+def run_rss(hsm: str, n: int, project: Path, idle_poll: float, out: Rows) -> None:
+    """Peak RSS of `hsm run` on an N-task sweep: expand, assign, submit, the first poll that sees
+    the task running, RUN_POLLS more polls (each the interval of 1 s and an idle poll's time), Ctrl-C."""
+    config, outputs = project / "sweep_config.yaml", project / "outputs-run"
+    sweep = outputs / f"run_{n}"
+    with open(project / "run.log", "w") as err, tempfile.NamedTemporaryFile("r") as peak:
+        argv = [hsm, "run", "--config", str(config), "--sources", "local:1", "--poll-interval", "1", "--no-progress",
+                "--outputs", str(outputs), "--sweep-id", sweep.name]
+        if GNU_TIME:
+            argv = [GNU_TIME, "-f", "%M", "-o", peak.name, *argv]
+        started = time.perf_counter()
+        # Its own process group, so Ctrl-C reaches hsm (GNU time ignores it and reports the peak).
+        proc = subprocess.Popen(argv, cwd=project, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                start_new_session=True)
+        try:
+            seen = wait_running(sweep / "task_mapping.yaml", proc, deadline=time.monotonic() + 1800)
+            if seen:
+                time.sleep(RUN_POLLS * (1 + idle_poll))
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        seconds = time.perf_counter() - started
+        words = peak.read().split()
+    rss_kb = int(words[-1]) if words and words[-1].isdigit() else 0
+    what = f"expand..submit, polls until {RUN_POLLS} after the first saw a task running, Ctrl-C" if seen else \
+        "NO task was seen running before the deadline"
+    out.add(n, "hsm run (peak RSS)", seconds, what + ("" if GNU_TIME else "; no GNU time: RSS not measured"),
+            rss_kb=rss_kb)
+    timed([hsm, "cancel", str(sweep)], cwd=project, check=False)
+    wait_runner_gone(sweep)
+    reap_leftovers(sweep)
+
+
+def wait_running(index: Path, proc: subprocess.Popen, deadline: float) -> bool:
+    """Wait until the index records a running task (a poll after the submit saw it); False when
+    the driver ended or the deadline passed first."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with open(index, encoding="utf-8") as fh:
+                if any('"state": "running"' in line for line in fh):
+                    return True
+        except OSError:
+            pass
+        time.sleep(1.0)
+    return False
 
 
 def peers(hsm: str, n: int, times: int, work: Path, sweep: Path, dirs: int, fs_floor: bool, out: Rows) -> None:
