@@ -175,7 +175,9 @@ def parallel_ssh(base: Path, env: dict[str, str], controlmaster: bool) -> dict[s
     env = {**counting_path(shims, ("ssh",), env), "CALL_LOG": str(log)}
     argv = ["parallel", "--will-cite", "-j2", "-S", "server1", "--ssh", f"{shims / 'ssh'} -F {env['HSM_TESTBED_SSH_CONFIG']}"]
     argv += ["--controlmaster"] if controlmaster else []
-    seconds, done = run([*argv, "sleep", "0.5", ":::", *[str(i) for i in range(1, 101)]], base, env)
+    # -N0: each of the 100 arguments makes a job but is not appended to it (`sleep 0.5 7` would
+    # sleep 7.5 s), as hsm's command names no parameter either.
+    seconds, done = run([*argv, "-N0", "sleep", "0.5", ":::", *[str(i) for i in range(1, 101)]], base, env)
     return {"seconds": seconds, "rc": done.returncode, "calls": counted(log),
             "error": done.stderr.strip().splitlines()[-1:] if done.returncode else None}
 
