@@ -143,11 +143,13 @@ def action_cancel(req: dict[str, Any]) -> Answer:
 
 
 def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> tuple[int, int]:
-    """Stop the running wrappers of these attempts; kill what outlives `grace` seconds.
+    """Stop the running processes of these attempts; kill what outlives `grace` seconds.
 
-    Used by a cancel in case the runner is gone while its tasks still run. The wrapper
-    alone gets TERM: its trap stops the command and writes the final status, which a
-    signal to its whole group could cut short. Returns (signalled, killed).
+    Used by a cancel in case the runner is gone while its tasks still run. The process in the
+    status file alone gets TERM: a wrapper's trap stops the command and writes the final
+    status, which a signal to its whole group could cut short; a command the runner started
+    itself is ended as the wrapper would end it, and the runner records why. Returns
+    (signalled, killed).
     """
     waiting: list[tuple[int, int | None]] = []
     for task, attempt in keys:
@@ -168,7 +170,7 @@ def stop_attempts(tasks_dir: str, keys: list[tuple[str, int]], grace: float) -> 
         time.sleep(0.05)
     for pid, _ in waiting:
         try:
-            os.killpg(pid, signal.SIGKILL)  # the wrapper leads its own session: all of it
+            os.killpg(pid, signal.SIGKILL)  # it leads its own session: all of it
         except ProcessLookupError:
             pass
     return signalled, len(waiting)
